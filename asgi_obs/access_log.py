@@ -1,0 +1,301 @@
+"""``AccessLogMiddleware``: exactly one record per request, written when the request finishes.
+
+Place it inside :class:`~asgi_obs.RequestContextMiddleware` (so the record carries the ids) and
+outside :class:`~asgi_obs.ErrorMiddleware` (so it sees the 500 that layer sends, and records
+``aborted`` when that layer re-raises). ``build_stack`` does exactly this.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ._emit import emit_record, report_internal_error
+from ._types import ASGIApp, Message, Receive, Scope, Send
+from .classify import Classification, classify
+from .context import state_var
+from .redaction import DEFAULT_REDACTED_PARAMS, QueryRedactor
+
+__all__ = ["AccessLogMiddleware", "route_template"]
+
+_USER_AGENT_MAX = 512
+
+
+def route_template(scope: Scope) -> str | None:
+    """Return the route template the framework matched (``/users/{user_id}``), else ``None``.
+
+    Starlette and FastAPI put the matched route object in ``scope["route"]``; under a ``Mount``
+    the mount's prefix (``root_path`` beyond the app's own) is prepended.
+    """
+    route = scope.get("route")
+    path = getattr(route, "path", None) if route is not None else None
+    if isinstance(path, str):
+        app_root = scope.get("app_root_path")
+        if isinstance(app_root, str):
+            root = scope.get("root_path") or ""
+            if len(root) > len(app_root) and root.startswith(app_root):
+                path = root[len(app_root) :] + path
+        return path
+    template = scope.get("path_template")
+    return template if isinstance(template, str) else None
+
+
+def _client_and_agent(scope: Scope) -> tuple[str | None, str | None]:
+    client = scope.get("client")
+    client_ip = client[0] if client else None
+    for name, value in scope.get("headers") or ():
+        if name == b"user-agent":
+            agent = value.decode("latin-1")
+            return client_ip, agent[:_USER_AGENT_MAX]
+    return client_ip, None
+
+
+class AccessLogMiddleware:
+    """Write one record on ``asgi_obs.access`` per request, when the request finishes.
+
+    *When*: right after the last body byte is handed to the server (so a background task that
+    runs afterwards neither delays nor changes it), when the client disconnects, or when the app
+    finishes without completing the response. A WebSocket is recorded when it closes.
+
+    The message is ``"GET /users/5 200"``; the fields are ``method``, ``path``, ``route``,
+    ``query`` (redacted, absent when empty), ``status`` (``499`` when the client went away
+    first), ``duration_ms``, ``request_bytes``, ``response_bytes``, ``client_ip``,
+    ``user_agent``, ``http_version``, ``outcome`` (see :func:`~asgi_obs.classify`), plus any
+    :func:`~asgi_obs.bind` fields. The level comes from the classification (INFO, or WARNING
+    for ``server_error``/``aborted``) unless ``level_for(status, outcome)`` says otherwise.
+
+    Options:
+
+    * ``skip_paths``: exact paths (``/health``) whose *successful* requests are not recorded;
+    * ``level_for``: callable ``(status, outcome) -> level``; ``None`` keeps the default;
+    * ``redact_query_params``: parameter names whose values become ``[REDACTED]``
+      (default :data:`~asgi_obs.redaction.DEFAULT_REDACTED_PARAMS`); to extend, pass
+      ``DEFAULT_REDACTED_PARAMS | {"session"}``;
+    * ``max_query_length``: longer queries are cut (after redaction);
+    * ``logger``: the logger name.
+
+    A failure while writing the record is reported on stderr and never reaches the request.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        skip_paths: Iterable[str] = (),
+        level_for: Callable[[int, str], int] | None = None,
+        redact_query_params: Iterable[str] = DEFAULT_REDACTED_PARAMS,
+        max_query_length: int = 2048,
+        logger: str = "asgi_obs.access",
+    ) -> None:
+        if isinstance(skip_paths, str):
+            raise ValueError("skip_paths must be a collection of paths, not a single string")
+        bad = [p for p in skip_paths if not isinstance(p, str) or not p.startswith("/")]
+        if bad:
+            raise ValueError(f"skip_paths entries must be paths starting with '/': {bad!r}")
+        if level_for is not None and not callable(level_for):
+            raise ValueError("level_for must be a callable (status, outcome) -> level, or None")
+        self.app = app
+        self._skip_paths = frozenset(skip_paths)
+        self._level_for = level_for
+        self._redact = QueryRedactor(redact_query_params, max_length=max_query_length)
+        self._logger = logging.getLogger(logger)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope_type = scope["type"]
+        if scope_type == "http":
+            await self._http(scope, receive, send)
+        elif scope_type == "websocket":
+            await self._websocket(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    def _write(
+        self,
+        scope: Scope,
+        method: str,
+        status: int,
+        verdict: Classification,
+        duration_ns: int,
+        extra: dict[str, Any],
+    ) -> None:
+        try:
+            self._build_and_emit(scope, method, status, verdict, duration_ns, extra)
+        except Exception as exc:  # noqa: BLE001 - the access record must never fail the request
+            report_internal_error("building the access record", exc)
+
+    def _build_and_emit(
+        self,
+        scope: Scope,
+        method: str,
+        status: int,
+        verdict: Classification,
+        duration_ns: int,
+        extra: dict[str, Any],
+    ) -> None:
+        path: str = scope.get("path", "")
+        if verdict.outcome == "success" and path in self._skip_paths:
+            return
+        level = verdict.log_level
+        if self._level_for is not None:
+            level = self._level_for(status, verdict.outcome)
+        logger = self._logger
+        if not logger.isEnabledFor(level):
+            return
+        client_ip, user_agent = _client_and_agent(scope)
+        fields: dict[str, Any] = {
+            "method": method,
+            "path": path,
+            "route": route_template(scope),
+        }
+        raw_query = scope.get("query_string")
+        if raw_query:
+            fields["query"] = self._redact(raw_query)
+        fields["status"] = status
+        fields["duration_ms"] = round(duration_ns / 1_000_000, 3)
+        fields.update(extra)
+        fields["client_ip"] = client_ip
+        fields["user_agent"] = user_agent
+        fields["http_version"] = scope.get("http_version")
+        fields["outcome"] = verdict.outcome
+        state = state_var.get()
+        if state is not None and state.fields:
+            for key, value in state.fields.items():
+                fields.setdefault(key, value)
+        emit_record(logger, level, f"{method} {path} {status}", fields)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter_ns()
+        status = 0
+        started = completed = disconnected = written = False
+        request_bytes = response_bytes = 0
+
+        def finish(exc: BaseException | None) -> None:
+            nonlocal written
+            written = True
+            verdict = classify(
+                status or None, exc, started=started, completed=completed, disconnected=disconnected
+            )
+            sent = 499 if verdict.outcome == "disconnect" else (status or 500)
+            self._write(
+                scope,
+                scope.get("method", "GET"),
+                sent,
+                verdict,
+                time.perf_counter_ns() - start,
+                {"request_bytes": request_bytes, "response_bytes": response_bytes},
+            )
+
+        async def counting_receive() -> Message:
+            nonlocal request_bytes, disconnected
+            message = await receive()
+            if message["type"] == "http.request":
+                request_bytes += len(message.get("body", b""))
+            elif message["type"] == "http.disconnect" and not completed:
+                disconnected = True
+            return message
+
+        async def timing_send(message: Message) -> None:
+            nonlocal status, started, completed, response_bytes, disconnected
+            message_type = message["type"]
+            last = False
+            if message_type == "http.response.body":
+                response_bytes += len(message.get("body", b""))
+                last = not message.get("more_body", False)
+            elif message_type == "http.response.start":
+                status = message["status"]
+                started = True
+            elif message_type in ("http.response.pathsend", "http.response.zerocopysend"):
+                last = not message.get("more_body", False)
+            try:
+                await send(message)
+            except OSError:
+                # The server could not write: the client is gone (uvicorn's ClientDisconnected).
+                disconnected = True
+                raise
+            if last and not completed:
+                completed = True
+                finish(None)
+
+        try:
+            await self.app(scope, counting_receive, timing_send)
+        except BaseException as exc:
+            if not written:
+                finish(exc)
+            raise
+        if not written:
+            finish(None)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        start = time.perf_counter_ns()
+        status = 0
+        close_code: int | None = None
+        messages_in = messages_out = bytes_in = bytes_out = 0
+
+        async def counting_receive() -> Message:
+            nonlocal messages_in, bytes_in, close_code
+            message = await receive()
+            message_type = message["type"]
+            if message_type == "websocket.receive":
+                messages_in += 1
+                bytes_in += _frame_size(message)
+            elif message_type == "websocket.disconnect" and close_code is None:
+                close_code = message.get("code", 1005)
+            return message
+
+        async def counting_send(message: Message) -> None:
+            nonlocal messages_out, bytes_out, status, close_code
+            message_type = message["type"]
+            if message_type == "websocket.send":
+                messages_out += 1
+                bytes_out += _frame_size(message)
+            elif message_type == "websocket.accept":
+                status = 101
+            elif message_type == "websocket.close":
+                if status == 0:
+                    status = 403  # closed before accept: the server answers 403
+                if close_code is None:
+                    close_code = message.get("code", 1000)
+            elif message_type == "websocket.http.response.start":
+                status = message["status"]
+            await send(message)
+
+        failure: BaseException | None = None
+        try:
+            await self.app(scope, counting_receive, counting_send)
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            if failure is not None:
+                verdict = classify(None, failure)
+            elif close_code == 1011:  # the app (or the error layer) closed with "internal error"
+                verdict = classify(500, None)
+            else:
+                verdict = classify(status or 500, None)
+            sent = 499 if verdict.outcome == "disconnect" else (status or 500)
+            self._write(
+                scope,
+                "WEBSOCKET",
+                sent,
+                verdict,
+                time.perf_counter_ns() - start,
+                {
+                    "close_code": close_code,
+                    "messages_in": messages_in,
+                    "messages_out": messages_out,
+                    "request_bytes": bytes_in,
+                    "response_bytes": bytes_out,
+                },
+            )
+
+
+def _frame_size(message: Message) -> int:
+    data = message.get("bytes")
+    if data is not None:
+        return len(data)
+    text = message.get("text")
+    if text is None:
+        return 0
+    return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))

@@ -1,0 +1,142 @@
+"""The request's identity, held in context variables.
+
+This module owns every ``ContextVar`` of asgi_obs. :class:`~asgi_obs.RequestContextMiddleware`
+sets all three at the start of each request and resets them with their tokens when the request
+ends, so code running inside a request (including the threadpool, task groups and
+``asyncio.create_task`` children, which copy the context) can read them, and nothing leaks into
+the next request on the same connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextvars import ContextVar
+from collections.abc import MutableMapping
+from typing import Any
+
+__all__ = [
+    "RequestState",
+    "bind",
+    "current_state",
+    "get_request_id",
+    "get_trace_id",
+    "request_id_var",
+    "state_var",
+    "trace_id_var",
+]
+
+request_id_var: ContextVar[str | None] = ContextVar("asgi_obs.request_id", default=None)
+"""The current request's id; ``None`` outside a request."""
+
+trace_id_var: ContextVar[str | None] = ContextVar("asgi_obs.trace_id", default=None)
+"""The current request's trace id (32 lowercase hex); ``None`` outside a request."""
+
+
+class RequestState:
+    """Mutable per-request record shared by the layers of one request.
+
+    One instance is created per request by :class:`~asgi_obs.RequestContextMiddleware` and held
+    in :data:`state_var`. Child contexts (threadpool, task groups, ``create_task``) copy the
+    *reference*, so what they record here (``bind()`` fields, Sentry event counts) is seen by
+    the layers when the request finishes.
+    """
+
+    __slots__ = (
+        "asgi_scope",
+        "baggage",
+        "error_logged",
+        "fields",
+        "id_header",
+        "parent_span_id",
+        "request_id",
+        "sampled",
+        "sentry_events",
+        "span_id",
+        "trace_id",
+    )
+
+    def __init__(
+        self,
+        request_id: str,
+        trace_id: str,
+        span_id: str,
+        *,
+        parent_span_id: str | None = None,
+        sampled: bool | None = None,
+        baggage: str | None = None,
+    ) -> None:
+        self.request_id = request_id
+        self.trace_id = trace_id
+        #: Our span id: the parent id we announce on outgoing ``traceparent`` headers.
+        self.span_id = span_id
+        #: The caller's span id when a trace came in, else ``None``.
+        self.parent_span_id = parent_span_id
+        #: The incoming sampling decision, ``None`` when nothing came in.
+        self.sampled = sampled
+        #: The incoming ``baggage`` header (only kept when a trace came in with it).
+        self.baggage = baggage
+        #: Fields attached with :func:`bind`; added to every later record of the request.
+        self.fields: dict[str, Any] = {}
+        #: Set by the error layer once the request's error record is written.
+        self.error_logged = False
+        #: Sentry events kept for this request (counted by asgi_obs' event processor).
+        self.sentry_events = 0
+        #: The ASGI scope, kept only while Sentry is active (to describe the request in events).
+        self.asgi_scope: MutableMapping[str, Any] | None = None
+        #: The request-id header name, as the context layer was configured (for outgoing calls).
+        self.id_header = "X-Request-ID"
+
+    def __repr__(self) -> str:
+        return f"RequestState(request_id={self.request_id!r}, trace_id={self.trace_id!r})"
+
+
+state_var: ContextVar[RequestState | None] = ContextVar("asgi_obs.state", default=None)
+"""The current request's :class:`RequestState`; ``None`` outside a request."""
+
+
+def get_request_id() -> str | None:
+    """Return the id of the request being handled, or ``None`` outside a request."""
+    return request_id_var.get()
+
+
+def get_trace_id() -> str | None:
+    """Return the trace id of the request being handled, or ``None`` outside a request."""
+    return trace_id_var.get()
+
+
+def current_state() -> RequestState | None:
+    """Return the :class:`RequestState` of the request being handled, or ``None``."""
+    return state_var.get()
+
+
+# Names a bound field may not take: they would overwrite what logging itself puts on a record
+# (``msg``, ``args`` ... would even change the rendered message) or the ids the filter adds.
+_RESERVED_FIELDS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "taskName", "request_id", "trace_id", "exc_info", "stack_info"}
+)
+
+
+def bind(**fields: Any) -> bool:
+    """Attach ``fields`` to the current request.
+
+    From now on they appear on every log record of this request that passes through
+    :class:`~asgi_obs.ContextFilter`, and on its access record, also when ``bind()`` is called
+    from a sync endpoint running in the threadpool. A later ``bind()`` of the same name wins;
+    an explicit ``extra=`` on a log call wins over a bound field.
+
+    Returns ``True`` when the fields were attached, ``False`` when called outside a request
+    (nothing to attach them to; the call is then a no-op rather than an error, so that code
+    shared with scripts and jobs keeps working).
+
+    Raises ``ValueError`` for a name that would clobber a standard ``LogRecord`` attribute
+    (``msg``, ``args``, ``levelname`` ...) or the ids.
+    """
+    clashing = _RESERVED_FIELDS.intersection(fields)
+    if clashing:
+        raise ValueError(f"bind(): reserved field name(s) {sorted(clashing)}")
+    state = state_var.get()
+    if state is None:
+        return False
+    state.fields.update(fields)
+    return True

@@ -1,0 +1,208 @@
+"""Logging filters: request context on every record, noise and duplicate suppression.
+
+All three are plain :class:`logging.Filter` subclasses that run synchronously in the logging
+call, so they see the request's context variables. :func:`~asgi_obs.init_structured_logging`
+installs them on its handler in this order: suppression first (cheapest way out), then the
+server-duplicate filter, then :class:`ContextFilter` (last, so that it only marks exceptions
+that are really written).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable, Mapping
+
+from . import _marks
+from .context import request_id_var, state_var, trace_id_var
+
+__all__ = ["ContextFilter", "ServerDuplicateFilter", "SuppressUnwantedLogsFilter", "parse_level"]
+
+_LEVEL_NAMES = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG", "NOTSET")
+
+
+def parse_level(value: str | int, *, source: str) -> int:
+    """Turn a level name (any case) or number into a number; ``ValueError`` naming ``source``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ValueError(f"{source}={value!r} is not a valid log level (negative)")
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isdigit():
+            return int(text)
+        upper = text.upper()
+        if upper == "WARN":
+            return logging.WARNING
+        if upper in _LEVEL_NAMES:
+            return int(logging.getLevelName(upper))
+    raise ValueError(
+        f"{source}={value!r} is not a valid log level; use one of "
+        f"{', '.join(_LEVEL_NAMES)} (any case) or a number"
+    )
+
+
+class ContextFilter(logging.Filter):
+    """Add ``request_id``, ``trace_id`` and :func:`~asgi_obs.bind` fields to every record.
+
+    Runs when a record reaches the handler (or logger) it is attached to, synchronously in the
+    logging call, so it reads the context of the code that logged. Outside a request the ids are
+    ``None``. Values already on the record (an explicit ``extra=``) are kept, which also makes
+    attaching the filter twice harmless. A record carrying an exception marks that exception as
+    written with its traceback, so the error layer does not repeat it. Never raises, never drops.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            attrs = record.__dict__
+            if "request_id" not in attrs:
+                attrs["request_id"] = request_id_var.get()
+            if "trace_id" not in attrs:
+                attrs["trace_id"] = trace_id_var.get()
+            state = state_var.get()
+            if state is not None and state.fields:
+                for key, value in state.fields.items():
+                    attrs.setdefault(key, value)
+            exc_info = record.exc_info
+            if exc_info and isinstance(exc_info, tuple) and exc_info[1] is not None:
+                _marks.mark_logged(exc_info[1])
+        except Exception:  # noqa: BLE001 - a filter that raises would lose the line
+            return True
+        return True
+
+
+class ServerDuplicateFilter(logging.Filter):
+    """Drop a server's "Exception in ASGI application" record for an already-logged exception.
+
+    When the error layer re-raises (the response had started, so only the server can abort the
+    connection), the server logs the same exception again. The error layer has already written
+    it with the request's ids and its traceback, so the server's copy is dropped here and the
+    traceback appears once. Records of other loggers, and server records for exceptions nobody
+    logged, pass.
+    """
+
+    def __init__(
+        self,
+        loggers: Iterable[str] = ("uvicorn.error", "hypercorn.error", "daphne.server", "granian"),
+    ) -> None:
+        super().__init__()
+        self._loggers = frozenset(loggers)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc_info = record.exc_info
+        if not exc_info or record.name not in self._loggers or not isinstance(exc_info, tuple):
+            return True
+        exc = exc_info[1]
+        return not (exc is not None and _marks.is_logged(exc))
+
+
+def _parse_loggers_env(text: str) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for raw in text.split(","):
+        item = raw.strip()
+        if not item:
+            continue
+        name, sep, level = item.partition("=")
+        name = name.strip()
+        if not name:
+            raise ValueError(f"LOG_SUPPRESS_LOGGERS: empty logger name in {item!r}")
+        result[name] = level.strip() if sep else "WARNING"
+    return result
+
+
+class SuppressUnwantedLogsFilter(logging.Filter):
+    """Drop noise before it is formatted (and before it becomes a Sentry breadcrumb).
+
+    A record is dropped when, and only when, one of these holds:
+
+    * its logger (or an ancestor) is listed in ``loggers`` and the record is below that level,
+      e.g. ``{"httpx": "WARNING"}`` drops httpx's INFO request lines;
+    * its rendered message matches one of ``patterns`` (compiled once, into one expression);
+    * it is a *successful* access record (``asgi_obs.access``, outcome ``success``) for one of
+      ``paths`` (exact match), e.g. ``/health``. A failing health check is still logged.
+
+    Records at ERROR or above are never dropped unless ``suppress_errors=True``.
+
+    With ``use_env=True`` (the default) the environment adds to what the code configures:
+
+    * ``LOG_SUPPRESS_LOGGERS="httpx=WARNING,botocore=ERROR,noisy"``: comma-separated
+      ``logger=LEVEL`` pairs; a bare name means ``WARNING``;
+    * ``LOG_SUPPRESS_PATHS="/health,/metrics"``: comma-separated exact paths.
+
+    Invalid levels or patterns raise ``ValueError`` at construction, naming the culprit.
+    """
+
+    def __init__(
+        self,
+        *,
+        loggers: Mapping[str, int | str] | None = None,
+        patterns: Iterable[str | re.Pattern[str]] = (),
+        paths: Iterable[str] = (),
+        suppress_errors: bool = False,
+        use_env: bool = True,
+    ) -> None:
+        super().__init__()
+        levels: dict[str, int] = {}
+        for name, level in (loggers or {}).items():
+            levels[name] = parse_level(level, source=f"loggers[{name!r}]")
+        path_set = set(paths)
+        if use_env:
+            for name, level in _parse_loggers_env(os.environ.get("LOG_SUPPRESS_LOGGERS", "")).items():
+                levels[name] = parse_level(level, source=f"LOG_SUPPRESS_LOGGERS ({name})")
+            env_paths = os.environ.get("LOG_SUPPRESS_PATHS", "")
+            path_set.update(p.strip() for p in env_paths.split(",") if p.strip())
+        sources = [p.pattern if isinstance(p, re.Pattern) else p for p in patterns]
+        try:
+            self._pattern = re.compile("|".join(f"(?:{s})" for s in sources)) if sources else None
+        except re.error as exc:
+            raise ValueError(f"SuppressUnwantedLogsFilter: invalid pattern: {exc}") from exc
+        self._levels = levels
+        self._paths = frozenset(path_set)
+        self._max_level = logging.CRITICAL + 1 if suppress_errors else logging.ERROR
+        # Logger name -> threshold (0 when not configured); filled lazily, names are finite.
+        self._threshold_cache: dict[str, int] = {}
+
+    @property
+    def paths(self) -> frozenset[str]:
+        """The paths whose successful access records are dropped."""
+        return self._paths
+
+    def _threshold(self, name: str) -> int:
+        cached = self._threshold_cache.get(name)
+        if cached is not None:
+            return cached
+        threshold = 0
+        probe = name
+        while probe:
+            level = self._levels.get(probe)
+            if level is not None:
+                threshold = level
+                break
+            probe = probe.rpartition(".")[0]
+        self._threshold_cache[name] = threshold
+        return threshold
+
+    def should_suppress(self, record: logging.LogRecord) -> bool:
+        """Tell whether ``record`` is noise; the same predicate serves Sentry breadcrumbs."""
+        if record.levelno >= self._max_level:
+            return False
+        if self._levels and record.levelno < self._threshold(record.name):
+            return True
+        if (
+            self._paths
+            and record.name == "asgi_obs.access"
+            and getattr(record, "outcome", None) == "success"
+            and getattr(record, "path", None) in self._paths
+        ):
+            return True
+        if self._pattern is not None:
+            try:
+                message = record.getMessage()
+            except Exception:  # noqa: BLE001 - a broken message is not noise; let it through
+                return False
+            return self._pattern.search(message) is not None
+        return False
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not self.should_suppress(record)

@@ -1,0 +1,186 @@
+"""``CustomJsonFormatter``: one JSON object per record, one line per object.
+
+Key order: ``timestamp``, ``level``, ``logger``, ``message``, ``request_id``, ``trace_id``, the
+formatter's static fields, every ``extra=``/``bind()`` field, then ``exc_info`` (only on records
+that carry an exception). Encoding uses orjson when it is installed, the standard library
+otherwise; either way non-ASCII stays UTF-8 and a value JSON cannot encode is rendered with
+``str()`` (a ``datetime`` as ISO 8601). A value that cannot even be rendered, or a message whose
+``%`` arguments do not fit, still produces a valid line: formatting never raises.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import time
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
+
+__all__ = ["CustomJsonFormatter", "render_value"]
+
+try:
+    import orjson as _orjson_module
+except ImportError:  # pragma: no cover - exercised where orjson is not installed
+    _orjson: ModuleType | None = None
+else:
+    _orjson = _orjson_module
+
+# Attributes every LogRecord has on this Python (taskName on 3.12+ ...), plus the ones
+# formatters add, plus uvicorn's ANSI-coloured duplicate of the message.
+_STANDARD_ATTRS = frozenset(
+    set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
+    | set(RESERVED_ATTRS)
+    | {"message", "asctime", "taskName", "request_id", "trace_id", "color_message"}
+)
+
+
+def render_value(obj: Any) -> Any:
+    """Render a value JSON cannot encode: ISO 8601 for dates and times, ``str()`` otherwise.
+
+    Never raises: an object whose ``__str__`` and ``__repr__`` both fail becomes
+    ``"<unrepresentable TypeName>"``.
+    """
+    if isinstance(obj, (dt.datetime, dt.date, dt.time)):
+        return obj.isoformat()
+    try:
+        return str(obj)
+    except Exception:  # noqa: BLE001 - rendering must not raise; fall back to repr
+        try:
+            return repr(obj)
+        except Exception:  # noqa: BLE001 - and then to the type's name
+            return f"<unrepresentable {type(obj).__qualname__}>"
+
+
+def _stringify(data: dict[str, Any]) -> dict[str, Any]:
+    # Last resort for a record JSON refused as a whole (circular reference, huge int with
+    # orjson ...): keep every key, render every non-scalar value as text.
+    safe: dict[str, Any] = {}
+    for key, value in data.items():
+        if value is None or isinstance(value, (bool, int, float, str)):
+            safe[str(key)] = value
+        else:
+            safe[str(key)] = render_value(value)
+    return safe
+
+
+class CustomJsonFormatter(JsonFormatter):
+    """python-json-logger's ``JsonFormatter`` with asgi_obs' record layout.
+
+    Accepts python-json-logger's options; ``rename_fields`` (e.g. ``{"level": "severity"}``),
+    ``static_fields`` (e.g. ``{"service": "billing"}``), ``reserved_attrs``, ``prefix`` and
+    ``fmt`` (extra record attributes to include) keep their meaning. ``use_orjson`` forces the
+    encoder (``None``: orjson when installed). ``use_colors`` is accepted and ignored, because
+    uvicorn sets it on the formatters of a ``log_config``.
+
+    The record is formatted when the handler emits it; the exception text is computed once and
+    cached on the record (``exc_text``) like the standard formatter does.
+    """
+
+    def __init__(
+        self,
+        fmt: str | None = None,
+        datefmt: str | None = None,
+        style: str = "%",
+        validate: bool = True,
+        *,
+        use_orjson: bool | None = None,
+        json_ensure_ascii: bool = False,
+        use_colors: object = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("json_default", render_value)
+        super().__init__(fmt, datefmt, style, validate, json_ensure_ascii=json_ensure_ascii, **kwargs)
+        if use_orjson and _orjson is None:
+            raise ValueError("use_orjson=True but orjson is not installed (pip install orjson)")
+        self._orjson = _orjson if use_orjson is not False and not json_ensure_ascii else None
+        self._skip = frozenset(self._skip_fields | _STANDARD_ATTRS)
+        self._extra_required = tuple(f for f in self._required_fields if f not in _STANDARD_ATTRS)
+        self._wants_asctime = "asctime" in self._required_fields
+        self._second = -1
+        self._second_text = ""
+
+    def _timestamp(self, created: float) -> str:
+        # strftime once per second; the microseconds are formatted per record.
+        second, micros = divmod(round(created * 1_000_000), 1_000_000)
+        if second != self._second:
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second = second
+        return f"{self._second_text}.{micros:06d}+00:00"
+
+    def format(self, record: logging.LogRecord) -> str:
+        attrs = record.__dict__
+        message_dict: dict[str, Any] | None = None
+        if isinstance(record.msg, dict):
+            message_dict = dict(record.msg)
+            message = ""
+        else:
+            try:
+                message = record.getMessage()
+            except Exception as exc:  # noqa: BLE001 - a bad format string must not lose the line
+                message = f"{render_value(record.msg)} [unformattable arguments: {exc!r}]"
+        record.message = message
+
+        data: dict[str, Any] = {
+            "timestamp": self._timestamp(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": message,
+            "request_id": attrs.get("request_id"),
+            "trace_id": attrs.get("trace_id"),
+        }
+        if self.defaults:
+            for key, value in self.defaults.items():
+                data.setdefault(key, value)
+        if self.static_fields:
+            data.update(self.static_fields)
+        if self._wants_asctime:
+            data["asctime"] = self.formatTime(record, self.datefmt)
+        for field in self._extra_required:
+            data[field] = attrs.get(field)
+        skip = self._skip
+        for key, value in attrs.items():
+            if key not in skip and key[:1] != "_":
+                data[key] = value
+        if message_dict:
+            data.update(message_dict)
+        if record.exc_info:
+            if not record.exc_text:
+                text = self.formatException(record.exc_info)
+                if isinstance(text, str):
+                    record.exc_text = text
+                data["exc_info"] = text
+            else:
+                data["exc_info"] = record.exc_text
+        elif record.exc_text:
+            data["exc_info"] = record.exc_text
+        if record.stack_info:
+            data["stack_info"] = self.formatStack(record.stack_info)
+        if self.rename_fields:
+            rename = self.rename_fields
+            data = {rename.get(key, key): value for key, value in data.items()}
+        return self.serialize_log_record(self.process_log_record(data))
+
+    def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
+        """Encode ``log_data``; falls back step by step so that a line is always produced."""
+        default: Callable[[Any], Any] = self.json_default or render_value
+        if self._orjson is not None:
+            try:
+                return str(
+                    self._orjson.dumps(log_data, default=default, option=self._orjson.OPT_NON_STR_KEYS),
+                    "utf-8",
+                )
+            except (TypeError, ValueError):
+                # e.g. a lone surrogate or an int beyond 64 bits: the stdlib copes below
+                default = self.json_default or render_value
+        try:
+            text = json.dumps(log_data, default=default, ensure_ascii=self.json_ensure_ascii)
+            if not text.isascii():
+                text.encode("utf-8")  # a lone surrogate would fail later, in the stream
+            return text
+        except (TypeError, ValueError, RecursionError):
+            return json.dumps(_stringify(log_data), default=render_value, ensure_ascii=True)

@@ -1,0 +1,101 @@
+"""Request ids and trace ids: validation, generation, and parsing of trace headers.
+
+Everything here is compiled once at import and allocation-light, because it runs on every
+request. Rejected input is never returned, so it can never reach a log line.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import NamedTuple
+
+__all__ = [
+    "IncomingTrace",
+    "new_ids",
+    "new_request_id",
+    "new_span_id",
+    "new_trace_id",
+    "parse_sentry_trace",
+    "parse_traceparent",
+    "valid_request_id",
+]
+
+# 1-128 characters of a conservative set: safe in headers, URLs, JSON and shells.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=\-]{1,128}")
+_SENTRY_TRACE = re.compile(r"[ \t]*([0-9a-f]{32})-([0-9a-f]{16})(?:-([01]))?[ \t]*")
+_TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
+_ZERO_TRACE = "0" * 32
+_ZERO_SPAN = "0" * 16
+
+
+class IncomingTrace(NamedTuple):
+    """A trace continued from an incoming header."""
+
+    trace_id: str
+    parent_span_id: str
+    sampled: bool | None
+
+
+def valid_request_id(value: str) -> bool:
+    """Tell whether ``value`` is acceptable as a request id (1-128 of ``[A-Za-z0-9._:@/+=-]``)."""
+    return _REQUEST_ID.fullmatch(value) is not None
+
+
+def new_request_id() -> str:
+    """Return a new request id: a version-4 UUID in hex (what ``uuid4().hex`` gives)."""
+    return new_ids()[0]
+
+
+def new_trace_id() -> str:
+    """Return a new trace id: 32 lowercase hex digits, never all zero."""
+    return new_ids()[1]
+
+
+def new_span_id() -> str:
+    """Return a new span id: 16 lowercase hex digits."""
+    return new_ids()[2]
+
+
+def new_ids() -> tuple[str, str, str]:
+    """Return a new (request id, trace id, span id) from a single ``os.urandom`` call.
+
+    One system call instead of three, and no ``uuid.UUID`` object: this is on every request.
+    The request id carries the UUID-4 version and variant bits, so it is a valid ``uuid4().hex``.
+    """
+    raw = bytearray(os.urandom(40))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    text = raw.hex()
+    trace_id = text[32:64]
+    if trace_id == _ZERO_TRACE:  # pragma: no cover - probability 2**-128
+        trace_id = "1" + trace_id[1:]
+    return text[:32], trace_id, text[64:]
+
+
+def parse_sentry_trace(value: str) -> IncomingTrace | None:
+    """Parse a ``sentry-trace`` header (``traceid-spanid[-sampled]``); ``None`` when invalid."""
+    match = _SENTRY_TRACE.fullmatch(value)
+    if match is None:
+        return None
+    trace_id, span_id, sampled = match.groups()
+    if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
+        return None
+    return IncomingTrace(trace_id, span_id, None if sampled is None else sampled == "1")
+
+
+def parse_traceparent(value: str) -> IncomingTrace | None:
+    """Parse a W3C ``traceparent`` header; ``None`` when invalid.
+
+    Rejects version ``ff``, extra fields on version ``00``, and all-zero trace or parent ids,
+    as the W3C Trace Context specification requires.
+    """
+    match = _TRACEPARENT.fullmatch(value.strip(" \t"))
+    if match is None:
+        return None
+    version, trace_id, span_id, flags, rest = match.groups()
+    if version == "ff" or (version == "00" and rest is not None):
+        return None
+    if trace_id == _ZERO_TRACE or span_id == _ZERO_SPAN:
+        return None
+    return IncomingTrace(trace_id, span_id, bool(int(flags, 16) & 1))

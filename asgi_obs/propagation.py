@@ -1,0 +1,65 @@
+"""Carrying the request's ids to outgoing HTTP calls."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Generator
+from typing import Any
+
+from .context import state_var
+
+__all__ = ["inject_headers", "outgoing_headers"]
+
+
+def outgoing_headers() -> dict[str, str]:
+    """Return the headers that continue the current request on an outgoing call.
+
+    Inside a request: the request-id header (``X-Request-ID`` or the configured name), a W3C
+    ``traceparent`` with the request's trace id (the sampling flag is the incoming one, else
+    "not sampled"), and, when Sentry is active, Sentry's ``sentry-trace`` and ``baggage``.
+    Outside a request: ``{}``. A new dict on every call, safe to modify.
+    """
+    state = state_var.get()
+    if state is None:
+        return {}
+    headers = {
+        state.id_header: state.request_id,
+        "traceparent": f"00-{state.trace_id}-{state.span_id}-{'01' if state.sampled else '00'}",
+    }
+    if "sentry_sdk" in sys.modules:
+        from . import sentry
+
+        if sentry.is_active():
+            headers.update(sentry.trace_headers())
+    return headers
+
+
+class _Done:
+    """An awaitable that is already finished (see :func:`inject_headers`)."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # pragma: no cover - makes this a generator
+
+
+_DONE = _Done()
+
+
+def inject_headers(request: Any) -> _Done:
+    """httpx ``request`` event hook adding :func:`outgoing_headers` to every outgoing request.
+
+    Runs when httpx is about to send the request. Works for both clients::
+
+        httpx.Client(event_hooks={"request": [inject_headers]})
+        httpx.AsyncClient(event_hooks={"request": [inject_headers]})
+
+    (the headers are set synchronously; the returned object is a finished awaitable, which
+    ``AsyncClient`` awaits and ``Client`` ignores). Headers the caller set explicitly win.
+    """
+    headers = request.headers
+    for name, value in outgoing_headers().items():
+        if name not in headers:
+            headers[name] = value
+    return _DONE

@@ -1,0 +1,179 @@
+"""``RequestContextMiddleware``: ids in, ids out, context variables set and reset.
+
+Place it outermost (``build_stack`` does): everything inside it, the access and error layers
+included, then sees the request's ids, and the 500 the error layer sends carries
+``X-Request-ID`` too.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+from ._types import ASGIApp, Message, Receive, Scope, Send
+from .context import RequestState, request_id_var, state_var, trace_id_var
+from .ids import new_ids, parse_sentry_trace, parse_traceparent, valid_request_id
+
+__all__ = ["RequestContextMiddleware"]
+
+_HEADER_NAME_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
+# Messages that open a response and carry headers: the id is set on each of them.
+_RESPONSE_OPENERS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
+
+
+def _sentry_active() -> bool:
+    # Only look when the application imported sentry_sdk itself: no import cost, no work,
+    # for services without Sentry.
+    sdk = sys.modules.get("sentry_sdk")
+    return sdk is not None and bool(sdk.get_client().is_active())
+
+
+class RequestContextMiddleware:
+    """Give every HTTP and WebSocket request a ``request_id`` and a ``trace_id``.
+
+    When a request starts, the ids are taken from the incoming headers when valid and generated
+    otherwise (DESIGN §4): ``X-Request-ID`` (name configurable) when it is 1-128 characters of
+    ``[A-Za-z0-9._:@/+=-]``; the trace from ``sentry-trace``, else W3C ``traceparent``. They are
+    set in :data:`~asgi_obs.request_id_var`, :data:`~asgi_obs.trace_id_var` and the per-request
+    :class:`~asgi_obs.context.RequestState`, mirrored into ``scope["state"]`` (created when the
+    server sent none), and reset with their tokens when the request ends, however it ends.
+
+    The id is *set* (any existing value replaced, never duplicated) on ``http.response.start``,
+    ``websocket.accept`` and a WebSocket denial response. With Sentry active, the request runs
+    in its own Sentry isolation scope that continues the incoming trace (see
+    :mod:`asgi_obs.sentry`). ``lifespan`` passes straight through.
+
+    Options:
+
+    * ``header``: the request-id header name;
+    * ``trust_incoming``: when ``False`` an id is always generated, and a valid incoming one is
+      kept as the ``client_request_id`` field;
+    * ``generator``: a callable returning new ids (default: UUID-4 hex);
+    * ``validator``: a callable deciding whether an incoming id is acceptable (default: the rule
+      above). Whatever it accepts is echoed in a response header, so it must reject CR/LF.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        header: str = "X-Request-ID",
+        trust_incoming: bool = True,
+        generator: Callable[[], str] | None = None,
+        validator: Callable[[str], bool] | None = None,
+    ) -> None:
+        if not header or not set(header.lower()) <= _HEADER_NAME_CHARS:
+            raise ValueError(f"header={header!r} is not a valid HTTP header name")
+        if generator is not None:
+            sample = generator()
+            if not isinstance(sample, str) or not valid_request_id(sample):
+                raise ValueError(f"generator returned {sample!r}, not a valid request id")
+        self.app = app
+        self._header = header.lower().encode("ascii")
+        self._header_display = header
+        self._trust_incoming = trust_incoming
+        self._generator = generator
+        self._validator = validator or valid_request_id
+
+    def _incoming_request_id(self, raw: bytes | None) -> str | None:
+        if raw is None:
+            return None
+        try:
+            value = raw.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        try:
+            return value if self._validator(value) else None
+        except Exception:  # noqa: BLE001 - a user validator failing means "not acceptable"
+            return None
+
+    def _state_for(self, scope: Scope) -> RequestState:
+        """Read the incoming ids from ``scope``'s headers and build the request's state."""
+        header = self._header
+        raw_id: bytes | None = None
+        id_count = 0
+        sentry_trace = traceparent = baggage = None
+        for name, value in scope.get("headers") or ():
+            if name == header:
+                raw_id = value
+                id_count += 1
+            elif name == b"sentry-trace":
+                sentry_trace = value
+            elif name == b"traceparent":
+                traceparent = value
+            elif name == b"baggage":
+                baggage = value
+        # Two X-Request-ID headers mean "a,b" to HTTP: ambiguous, so neither is trusted.
+        incoming = self._incoming_request_id(raw_id) if id_count == 1 else None
+        request_id, trace_id, span_id = new_ids()
+        if self._trust_incoming and incoming is not None:
+            request_id = incoming
+        elif self._generator is not None:
+            generated = self._generator()
+            # Checked on every call: the value goes into a response header.
+            if isinstance(generated, str) and valid_request_id(generated):
+                request_id = generated
+        trace = None
+        if sentry_trace is not None:
+            trace = parse_sentry_trace(sentry_trace.decode("latin-1"))
+        if trace is None and traceparent is not None:
+            trace = parse_traceparent(traceparent.decode("latin-1"))
+        if trace is None:
+            state = RequestState(request_id, trace_id, span_id)
+        else:
+            state = RequestState(
+                request_id,
+                trace.trace_id,
+                span_id,
+                parent_span_id=trace.parent_span_id,
+                sampled=trace.sampled,
+                baggage=baggage.decode("latin-1") if baggage is not None else None,
+            )
+        if not self._trust_incoming and incoming is not None:
+            state.fields["client_request_id"] = incoming
+        state.id_header = self._header_display
+        return state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        state = self._state_for(scope)
+        if _sentry_active():
+            from . import sentry
+
+            with sentry.request_scope(state, scope):
+                await self._run(state, scope, receive, send)
+        else:
+            await self._run(state, scope, receive, send)
+
+    async def _run(self, state: RequestState, scope: Scope, receive: Receive, send: Send) -> None:
+        request_id = state.request_id
+        scope_state = scope.get("state")
+        if scope_state is None:
+            scope_state = scope["state"] = {}
+        scope_state["request_id"] = request_id
+        scope_state["trace_id"] = state.trace_id
+        id_header = (self._header, request_id.encode("ascii"))
+        header_name = self._header
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] in _RESPONSE_OPENERS:
+                headers = message.get("headers")
+                if headers:
+                    kept = [h for h in headers if h[0].lower() != header_name]
+                    kept.append(id_header)
+                    message["headers"] = kept
+                else:
+                    message["headers"] = [id_header]
+            await send(message)
+
+        rid_token = request_id_var.set(request_id)
+        trace_token = trace_id_var.set(state.trace_id)
+        state_token = state_var.set(state)
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            state_var.reset(state_token)
+            trace_id_var.reset(trace_token)
+            request_id_var.reset(rid_token)
