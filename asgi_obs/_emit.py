@@ -18,7 +18,7 @@ def report_internal_error(what: str, exc: BaseException) -> None:
         return
     try:
         sys.stderr.write(f"asgi_obs: {what} failed: {type(exc).__name__}: {exc}\n")
-    except Exception:  # noqa: BLE001, S110 - stderr itself is broken: nowhere left to report
+    except Exception:  # noqa: BLE001 - stderr itself is broken: nowhere left to report
         return
 
 
@@ -42,7 +42,7 @@ def emit_record(
             __file__,
             0,
             message,
-            None,
+            (),
             (type(exc_info), exc_info, exc_info.__traceback__) if exc_info is not None else None,
         )
         record.__dict__.update(fields)

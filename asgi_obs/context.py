@@ -10,8 +10,8 @@ the next request on the same connection.
 from __future__ import annotations
 
 import logging
-from contextvars import ContextVar
 from collections.abc import MutableMapping
+from contextvars import ContextVar
 from typing import Any
 
 __all__ = [

@@ -13,7 +13,7 @@ import json
 import logging
 import sys
 
-from . import _marks
+from . import _marks, sentry
 from ._emit import emit_record, report_internal_error
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .classify import classify, unwrap
@@ -37,12 +37,8 @@ class IncompleteResponseError(RuntimeError):
     """
 
 
-def _sentry_module():  # type: ignore[no-untyped-def]
-    if "sentry_sdk" not in sys.modules:
-        return None
-    from . import sentry
-
-    return sentry if sentry.is_active() else None
+def _sentry_active() -> bool:
+    return "sentry_sdk" in sys.modules and sentry.is_active()
 
 
 class ErrorMiddleware:
@@ -127,8 +123,7 @@ class ErrorMiddleware:
             emit_record(self._logger, logging.ERROR, message, fields, traceback)
             if exc is not None:
                 _marks.mark_logged(exc)
-            sentry = _sentry_module()
-            if sentry is not None and (exc is not None or capture_message):
+            if (exc is not None or capture_message) and _sentry_active():
                 sentry.capture_failure(exc, state, scope=scope, status=status, message=message)
         except Exception as internal:  # noqa: BLE001 - reporting must never fail the request
             report_internal_error("reporting a failure", internal)

@@ -53,7 +53,7 @@ def render_value(obj: Any) -> Any:
         try:
             return repr(obj)
         except Exception:  # noqa: BLE001 - and then to the type's name
-            return f"<unrepresentable {type(obj).__qualname__}>"
+            return f"<unrepresentable {type(obj).__name__}>"
 
 
 def _stringify(data: dict[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from . import sentry
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .context import RequestState, request_id_var, state_var, trace_id_var
 from .ids import new_ids, parse_sentry_trace, parse_traceparent, valid_request_id
@@ -24,8 +25,7 @@ _RESPONSE_OPENERS = frozenset({"http.response.start", "websocket.accept", "webso
 def _sentry_active() -> bool:
     # Only look when the application imported sentry_sdk itself: no import cost, no work,
     # for services without Sentry.
-    sdk = sys.modules.get("sentry_sdk")
-    return sdk is not None and bool(sdk.get_client().is_active())
+    return "sentry_sdk" in sys.modules and sentry.is_active()
 
 
 class RequestContextMiddleware:
@@ -140,8 +140,6 @@ class RequestContextMiddleware:
             return
         state = self._state_for(scope)
         if _sentry_active():
-            from . import sentry
-
             with sentry.request_scope(state, scope):
                 await self._run(state, scope, receive, send)
         else:

@@ -23,7 +23,7 @@ import os
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _marks
 from ._types import Scope
@@ -47,8 +47,10 @@ _CHECKED = "asgi_obs_checked"
 _registered = False
 _register_lock = threading.Lock()
 
-Event = dict[str, Any]
-Hint = dict[str, Any]
+if TYPE_CHECKING:
+    from sentry_sdk._types import Event, Hint
+else:
+    Event = Hint = dict
 
 
 def is_active() -> bool:
@@ -112,8 +114,12 @@ def ensure_registered() -> None:
     if _registered:
         return
     with _register_lock:
-        if _registered:
-            return
+        _register_once()
+
+
+def _register_once() -> None:
+    global _registered
+    if not _registered:
         from sentry_sdk.integrations.logging import ignore_logger
         from sentry_sdk.scope import add_global_event_processor
 

@@ -1,0 +1,129 @@
+"""Real servers for the tests that are about server behaviour: uvicorn in a subprocess.
+
+The process listens on 127.0.0.1 only, its stdout is collected line by line, and it is always
+stopped by its PID (SIGTERM, then SIGKILL) when the ``with`` block ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    def __init__(self, proc: subprocess.Popen[str], port: int) -> None:
+        self.proc = proc
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.stdout: list[str] = []
+        self.stderr: list[str] = []
+        self._threads = [
+            threading.Thread(target=self._pump, args=(proc.stdout, self.stdout), daemon=True),
+            threading.Thread(target=self._pump, args=(proc.stderr, self.stderr), daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    @staticmethod
+    def _pump(stream: Any, sink: list[str]) -> None:
+        for line in stream:
+            sink.append(line.rstrip("\n"))
+
+    def json_lines(self) -> list[dict[str, Any]]:
+        """Every stdout line parsed as JSON (a line that is not JSON fails the test)."""
+        return [json.loads(line) for line in self.stdout if line.strip()]
+
+    def wait_for(self, predicate: Any, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if any(predicate(line) for line in list(self.stdout)):
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"timed out; stdout={self.stdout!r} stderr={self.stderr!r}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=10)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _wait_listening(server: Server, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.proc.poll() is not None:
+            break
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", server.port), 0.2):
+            return
+        time.sleep(0.05)
+    server.stop()
+    raise AssertionError(f"server did not start: stdout={server.stdout!r} stderr={server.stderr!r}")
+
+
+@contextlib.contextmanager
+def run_python(code: str, *, port: int | None = None, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """Run ``code`` (which must serve on ``PORT`` from the environment) and stop it afterwards."""
+    port = port or free_port()
+    full_env = {**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1", **(env or {})}
+    for name in ("SENTRY_DSN", "LOG_LEVEL"):
+        if env is None or name not in env:
+            full_env.pop(name, None)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    server = Server(proc, port)
+    try:
+        _wait_listening(server)
+        yield server
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def run_module(args: list[str], *, port: int, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """Run ``python -m <args>`` serving on ``port`` and stop it afterwards."""
+    full_env = {**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1", **(env or {})}
+    if env is None or "SENTRY_DSN" not in env:
+        full_env.pop("SENTRY_DSN", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=full_env,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    server = Server(proc, port)
+    try:
+        _wait_listening(server)
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,93 @@
+"""ids: request-id validation, id generation, sentry-trace and traceparent parsing."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from asgi_obs.ids import new_ids, parse_sentry_trace, parse_traceparent, valid_request_id
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+SPAN = "00f067aa0ba902b7"
+
+
+# Accepted: 1-128 chars of [A-Za-z0-9._:@/+=-]. Rejected: everything that could break a header,
+# a log line or a shell.
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("abc-123", True),
+        ("a", True),
+        ("x" * 128, True),
+        ("AZaz09._:@/+=-", True),
+        ("", False),
+        ("x" * 129, False),
+        ("a\nb", False),
+        ('a"b', False),
+        ("{a}", False),
+        ("a b", False),
+        ("é", False),
+        ("a,b", False),
+    ],
+)
+def test_request_id_rule(value: str, ok: bool) -> None:
+    """valid_request_id() implements the DESIGN §4 rule exactly."""
+    assert valid_request_id(value) is ok
+
+
+def test_generated_ids_are_well_formed_and_distinct() -> None:
+    """Request ids are uuid4 hex; trace ids 32 hex, span ids 16 hex; no repeats."""
+    import uuid
+
+    seen = set()
+    for _ in range(1000):
+        request_id, trace_id, span_id = new_ids()
+        assert uuid.UUID(hex=request_id).version == 4
+        assert re.fullmatch("[0-9a-f]{32}", trace_id) and trace_id != "0" * 32
+        assert re.fullmatch("[0-9a-f]{16}", span_id)
+        seen.add(request_id)
+    assert len(seen) == 1000
+
+
+# sentry-trace: trace-span[-sampled]
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (f"{TRACE}-{SPAN}", (TRACE, SPAN, None)),
+        (f"{TRACE}-{SPAN}-1", (TRACE, SPAN, True)),
+        (f"{TRACE}-{SPAN}-0", (TRACE, SPAN, False)),
+        (f" {TRACE}-{SPAN} ", (TRACE, SPAN, None)),
+        (f"{TRACE.upper()}-{SPAN}", None),
+        (f"{TRACE}", None),
+        (f"{'0' * 32}-{SPAN}", None),
+        (f"{TRACE}-{SPAN}-2", None),
+        ("garbage", None),
+    ],
+)
+def test_sentry_trace(header: str, expected: tuple[str, str, bool | None] | None) -> None:
+    """Valid sentry-trace headers parse; anything else is None."""
+    parsed = parse_sentry_trace(header)
+    assert (tuple(parsed) if parsed else None) == expected
+
+
+# traceparent: version-trace-parent-flags, W3C rules
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        (f"00-{TRACE}-{SPAN}-01", (TRACE, SPAN, True)),
+        (f"00-{TRACE}-{SPAN}-00", (TRACE, SPAN, False)),
+        (f"01-{TRACE}-{SPAN}-01-future", (TRACE, SPAN, True)),
+        (f"00-{TRACE}-{SPAN}-01-extra", None),
+        (f"ff-{TRACE}-{SPAN}-01", None),
+        (f"00-{'0' * 32}-{SPAN}-01", None),
+        (f"00-{TRACE}-{'0' * 16}-01", None),
+        (f"00-{TRACE.upper()}-{SPAN}-01", None),
+        (f"00-{TRACE}-{SPAN}", None),
+        ("00-xyz", None),
+    ],
+)
+def test_traceparent(header: str, expected: tuple[str, str, bool] | None) -> None:
+    """Valid traceparent headers parse; invalid versions, zero ids and malformed ones are None."""
+    parsed = parse_traceparent(header)
+    assert (tuple(parsed) if parsed else None) == expected

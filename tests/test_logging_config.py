@@ -1,0 +1,147 @@
+"""init_structured_logging() and uvicorn_log_config(): one handler, one JSON line per record."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import urllib.request
+
+import pytest
+
+from asgi_obs import ContextFilter, init_structured_logging, uvicorn_log_config
+
+from .conftest import LogCapture
+from .servers import run_python
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("LOG_LEVEL", "LOG_SUPPRESS_LOGGERS", "LOG_SUPPRESS_PATHS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+# LOG_LEVEL accepts names in any case and numbers; unset means INFO.
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ("debug", logging.DEBUG),
+        ("WARNING", logging.WARNING),
+        ("10", 10),
+        ("warn", logging.WARNING),
+        (None, logging.INFO),
+    ],
+)
+def test_level_from_environment(monkeypatch: pytest.MonkeyPatch, env: str | None, expected: int) -> None:
+    """LOG_LEVEL sets the root level when no level is passed."""
+    if env is not None:
+        monkeypatch.setenv("LOG_LEVEL", env)
+    init_structured_logging(stream=io.StringIO())
+    assert logging.getLogger().level == expected
+
+
+def test_invalid_level_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LOG_LEVEL=loud is a ValueError naming LOG_LEVEL and the accepted values."""
+    monkeypatch.setenv("LOG_LEVEL", "loud")
+    with pytest.raises(ValueError, match=r"LOG_LEVEL='loud'.*CRITICAL, ERROR, WARNING, INFO, DEBUG"):
+        init_structured_logging(stream=io.StringIO())
+    with pytest.raises(ValueError, match="level='nope'"):
+        init_structured_logging("nope", stream=io.StringIO())
+
+
+def test_argument_beats_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An explicit level wins over LOG_LEVEL."""
+    monkeypatch.setenv("LOG_LEVEL", "ERROR")
+    init_structured_logging("debug", stream=io.StringIO())
+    assert logging.getLogger().level == logging.DEBUG
+
+
+def test_idempotent_one_line_per_record() -> None:
+    """Two calls leave one handler; one log call writes one line, to the second call's stream."""
+    first, second = io.StringIO(), io.StringIO()
+    init_structured_logging(stream=first)
+    init_structured_logging(stream=second)
+    root = logging.getLogger()
+    assert len(root.handlers) == 1
+    logging.getLogger("app").info("once")
+    assert first.getvalue() == ""
+    assert [json.loads(line)["message"] for line in second.getvalue().splitlines()] == ["once"]
+
+
+def test_existing_handlers_removed_and_uvicorn_tamed() -> None:
+    """Pre-existing root handlers go; uvicorn's loggers flow to root; uvicorn.access is silent."""
+    root = logging.getLogger()
+    root.addHandler(logging.StreamHandler(io.StringIO()))
+    logging.getLogger("uvicorn.error").addHandler(logging.StreamHandler(io.StringIO()))
+    capture = LogCapture()
+    init_structured_logging(stream=capture.stream)
+    assert len(root.handlers) == 1
+    logging.getLogger("uvicorn.error").info("Started server process")
+    logging.getLogger("uvicorn.access").info("127.0.0.1 - GET / 200")
+    assert [(line["logger"], line["message"]) for line in capture.lines()] == [
+        ("uvicorn.error", "Started server process")
+    ]
+    assert not logging.getLogger("uvicorn.access").hasHandlers()
+
+
+def test_context_filter_never_raises_and_is_safe_twice() -> None:
+    """Attaching ContextFilter to logger and handler neither fails nor changes values."""
+    capture = LogCapture()
+    init_structured_logging(stream=capture.stream)
+    logger = logging.getLogger("twice")
+    logger.addFilter(ContextFilter())
+    try:
+        logger.info("hello", extra={"request_id": "explicit"})
+    finally:
+        logger.filters.clear()
+    (line,) = capture.lines()
+    assert line["request_id"] == "explicit"
+
+
+def test_uvicorn_log_config_is_json_serialisable() -> None:
+    """The dict can be written to a file for `uvicorn --log-config`."""
+    config = uvicorn_log_config("warning")
+    assert json.loads(json.dumps(config)) == config
+    assert config["root"]["level"] == logging.WARNING
+
+
+def test_uvicorn_log_config_after_init_keeps_one_handler() -> None:
+    """dictConfig(uvicorn_log_config()) after init_structured_logging(): one handler, one line."""
+    import logging.config
+
+    stream = io.StringIO()
+    init_structured_logging(stream=stream)
+    logging.config.dictConfig(uvicorn_log_config())
+    root = logging.getLogger()
+    assert len(root.handlers) == 1
+    logging.getLogger("app").info("once")
+    assert [json.loads(line)["message"] for line in stream.getvalue().splitlines()] == ["once"]
+
+
+SERVER = """
+import os, uvicorn
+from asgi_obs import uvicorn_log_config
+
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+uvicorn.run(app, host="127.0.0.1", port=int(os.environ["PORT"]), log_config=uvicorn_log_config())
+"""
+
+
+@pytest.mark.server
+def test_real_uvicorn_accepts_the_config() -> None:
+    """uvicorn started with uvicorn_log_config() writes JSON startup lines and no access lines."""
+    with run_python(SERVER) as server:
+        with urllib.request.urlopen(server.url + "/", timeout=5) as response:
+            assert response.read() == b"ok"
+        server.wait_for(lambda line: "Uvicorn running on" in line)
+    lines = server.json_lines()  # every stdout line is JSON
+    messages = [(line["logger"], line["message"]) for line in lines]
+    assert ("uvicorn.error", "Application startup complete.") in messages
+    assert any(message.startswith("Uvicorn running on http://127.0.0.1") for _, message in messages)
+    assert not [line for line in lines if line["logger"] == "uvicorn.access"]
+    assert all(line["request_id"] is None for line in lines)
