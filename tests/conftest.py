@@ -66,3 +66,20 @@ def logs(monkeypatch: pytest.MonkeyPatch) -> Iterator[LogCapture]:
 @pytest.fixture
 def free_port() -> Callable[[], int]:
     return servers.free_port
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the tests that initialise Sentry last.
+
+    On sentry-sdk 2.12, once a client has been replaced or closed, Starlette's patched exception
+    handling can turn a 404 into a 500 for the rest of the process (DESIGN §7).
+    """
+    items.sort(key=lambda item: item.get_closest_marker("sentry") is not None)
+
+
+def pytest_report_header() -> str:
+    """Show the versions that matter: the matrix must pass on old and new sentry-sdk."""
+    import sentry_sdk
+    import starlette
+
+    return f"sentry-sdk {sentry_sdk.VERSION}, starlette {starlette.__version__}"
