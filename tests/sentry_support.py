@@ -11,7 +11,6 @@ from __future__ import annotations
 import gzip
 import http.server
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -43,7 +42,11 @@ class MemoryTransport(Transport):
 
 
 def init(
-    transport: Transport | None = None, *, dedupe: bool = True, dsn: str = "http://public@127.0.0.1:9/1", **options: Any
+    transport: Transport | None = None,
+    *,
+    dedupe: bool = True,
+    dsn: str = "http://public@127.0.0.1:9/1",
+    **options: Any,
 ) -> None:
     """``sentry_sdk.init`` the way a service would, minus what would falsify tests."""
     options.setdefault("traces_sample_rate", None)
@@ -70,15 +73,16 @@ def disable() -> None:
 class EnvelopeSink:
     """A Sentry ingestion endpoint on 127.0.0.1 that parses (gzip) envelopes.
 
-    ``mode``: ``"ok"`` answers 200, ``"error"`` answers 500, ``"hang"`` holds the connection
-    for ``hang_seconds`` before answering.
+    ``mode``: ``"ok"`` answers 200, ``"error"`` answers 500, ``"hang"`` holds every connection
+    until ``release`` is set (at most 10 s).
     """
 
-    def __init__(self, mode: str = "ok", hang_seconds: float = 30.0) -> None:
+    def __init__(self, mode: str = "ok", release: threading.Event | None = None) -> None:
         self.mode = mode
-        self.hang_seconds = hang_seconds
+        self.release = release or threading.Event()
         self.events: list[dict[str, Any]] = []
         self.requests = 0
+        self.hanging = 0  # handlers currently holding a connection open
         self._lock = threading.Lock()
         sink = self
 
@@ -96,7 +100,11 @@ class EnvelopeSink:
                             if event is not None:
                                 sink.events.append(event)
                 if sink.mode == "hang":
-                    time.sleep(sink.hang_seconds)
+                    with sink._lock:
+                        sink.hanging += 1
+                    sink.release.wait(10)
+                    with sink._lock:
+                        sink.hanging -= 1
                 status = 500 if sink.mode == "error" else 200
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
