@@ -319,14 +319,14 @@ def test_real_uvicorn_one_event_one_traceback() -> None:
     from .servers import run_python
 
     sink = sentry_support.EnvelopeSink()
-    with sink.running():
-        with run_python(SERVER, env={"SENTRY_DSN": sink.dsn}) as server:
-            with pytest.raises(urllib.error.HTTPError) as failed:
-                urllib.request.urlopen(server.url + "/boom", timeout=5)
-            assert failed.value.code == 500
-            request_id = failed.value.headers["x-request-id"]
-            server.wait_for(lambda line: "GET /boom 500" in line)
-        # Stopped by PID: Sentry flushed on exit, so every event it would send has arrived.
+    # run_python stops the server by PID; Sentry flushes on exit, so every event it would send
+    # has arrived at the sink when the block ends.
+    with sink.running(), run_python(SERVER, env={"SENTRY_DSN": sink.dsn}) as server:
+        with pytest.raises(urllib.error.HTTPError) as failed:
+            urllib.request.urlopen(server.url + "/boom", timeout=5)
+        assert failed.value.code == 500
+        request_id = failed.value.headers["x-request-id"]
+        server.wait_for(lambda line: "GET /boom 500" in line)
     lines = server.json_lines()
     output = "\n".join(server.stdout + server.stderr)
     assert output.count("Traceback (most recent call last)") == 1
