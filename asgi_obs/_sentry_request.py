@@ -140,7 +140,7 @@ def capture_failure(
     from .access_log import route_template
 
     route = route_template(scope) or scope.get("path", "")
-    method = scope.get("method", "WEBSOCKET")
+    method = "WEBSOCKET" if scope["type"] == "websocket" else scope.get("method", "GET")
     event = {
         "level": "error",
         "logger": "asgi_obs.error",

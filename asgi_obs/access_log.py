@@ -14,13 +14,14 @@ from typing import Any
 
 from ._emit import emit_record, report_internal_error
 from ._types import ASGIApp, Message, Receive, Scope, Send
-from .classify import Classification, classify
+from .classify import Classification, by_status, classify
 from .context import state_var
 from .redaction import DEFAULT_REDACTED_PARAMS, QueryRedactor
 
 __all__ = ["AccessLogMiddleware", "route_template"]
 
 _USER_AGENT_MAX = 512
+_BODY_EXTENSIONS = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
 
 
 def route_template(scope: Scope) -> str | None:
@@ -42,14 +43,12 @@ def route_template(scope: Scope) -> str | None:
     return template if isinstance(template, str) else None
 
 
-def _client_and_agent(scope: Scope) -> tuple[str | None, str | None]:
-    client = scope.get("client")
-    client_ip = client[0] if client else None
+def _user_agent(scope: Scope) -> str | None:
     for name, value in scope.get("headers") or ():
         if name == b"user-agent":
-            agent = value.decode("latin-1")
-            return client_ip, agent[:_USER_AGENT_MAX]
-    return client_ip, None
+            agent: str = value.decode("latin-1")
+            return agent[:_USER_AGENT_MAX]
+    return None
 
 
 class AccessLogMiddleware:
@@ -114,78 +113,47 @@ class AccessLogMiddleware:
     def _write(
         self,
         scope: Scope,
-        method: str,
         status: int,
         verdict: Classification,
         duration_ns: int,
-        extra: dict[str, Any],
+        fields: dict[str, Any],
     ) -> None:
+        """Build and write the access record; ``fields`` are the layer-specific ones."""
         try:
-            self._build_and_emit(scope, method, status, verdict, duration_ns, extra)
+            path: str = scope.get("path", "")
+            outcome = verdict.outcome
+            if outcome == "success" and path in self._skip_paths:
+                return
+            level = verdict.log_level if self._level_for is None else self._level_for(status, outcome)
+            logger = self._logger
+            if not logger.isEnabledFor(level):
+                return  # nothing built for a record nobody wants
+            method = "WEBSOCKET" if scope["type"] == "websocket" else scope.get("method", "GET")
+            record: dict[str, Any] = {"method": method, "path": path, "route": route_template(scope)}
+            query = scope.get("query_string")
+            if query:
+                record["query"] = self._redact(query)
+            record["status"] = status
+            record["duration_ms"] = round(duration_ns / 1_000_000, 3)
+            record.update(fields)
+            client = scope.get("client")
+            record["client_ip"] = client[0] if client else None
+            record["user_agent"] = _user_agent(scope)
+            record["http_version"] = scope.get("http_version")
+            record["outcome"] = outcome
+            state = state_var.get()
+            if state is not None and state.fields:
+                for key, value in state.fields.items():
+                    record.setdefault(key, value)
+            emit_record(logger, level, f"{method} {path} {status}", record)
         except Exception as exc:  # noqa: BLE001 - the access record must never fail the request
             report_internal_error("building the access record", exc)
-
-    def _build_and_emit(
-        self,
-        scope: Scope,
-        method: str,
-        status: int,
-        verdict: Classification,
-        duration_ns: int,
-        extra: dict[str, Any],
-    ) -> None:
-        path: str = scope.get("path", "")
-        if verdict.outcome == "success" and path in self._skip_paths:
-            return
-        level = verdict.log_level
-        if self._level_for is not None:
-            level = self._level_for(status, verdict.outcome)
-        logger = self._logger
-        if not logger.isEnabledFor(level):
-            return
-        client_ip, user_agent = _client_and_agent(scope)
-        fields: dict[str, Any] = {
-            "method": method,
-            "path": path,
-            "route": route_template(scope),
-        }
-        raw_query = scope.get("query_string")
-        if raw_query:
-            fields["query"] = self._redact(raw_query)
-        fields["status"] = status
-        fields["duration_ms"] = round(duration_ns / 1_000_000, 3)
-        fields.update(extra)
-        fields["client_ip"] = client_ip
-        fields["user_agent"] = user_agent
-        fields["http_version"] = scope.get("http_version")
-        fields["outcome"] = verdict.outcome
-        state = state_var.get()
-        if state is not None and state.fields:
-            for key, value in state.fields.items():
-                fields.setdefault(key, value)
-        emit_record(logger, level, f"{method} {path} {status}", fields)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter_ns()
         status = 0
-        started = completed = disconnected = written = False
+        started = completed = disconnected = False
         request_bytes = response_bytes = 0
-
-        def finish(exc: BaseException | None) -> None:
-            nonlocal written
-            written = True
-            verdict = classify(
-                status or None, exc, started=started, completed=completed, disconnected=disconnected
-            )
-            sent = 499 if verdict.outcome == "disconnect" else (status or 500)
-            self._write(
-                scope,
-                scope.get("method", "GET"),
-                sent,
-                verdict,
-                time.perf_counter_ns() - start,
-                {"request_bytes": request_bytes, "response_bytes": response_bytes},
-            )
 
         async def counting_receive() -> Message:
             nonlocal request_bytes, disconnected
@@ -199,15 +167,15 @@ class AccessLogMiddleware:
         async def timing_send(message: Message) -> None:
             nonlocal status, started, completed, response_bytes, disconnected
             message_type = message["type"]
-            last = False
             if message_type == "http.response.body":
                 response_bytes += len(message.get("body", b""))
                 last = not message.get("more_body", False)
             elif message_type == "http.response.start":
                 status = message["status"]
                 started = True
-            elif message_type in ("http.response.pathsend", "http.response.zerocopysend"):
-                last = not message.get("more_body", False)
+                last = False
+            else:  # http.response.pathsend / zerocopysend / trailers / extensions
+                last = message_type in _BODY_EXTENSIONS and not message.get("more_body", False)
             try:
                 await send(message)
             except OSError:
@@ -215,17 +183,35 @@ class AccessLogMiddleware:
                 disconnected = True
                 raise
             if last and not completed:
+                # The request is complete now: the record is written before anything the app
+                # does afterwards (background tasks), and times the response, not them.
                 completed = True
-                finish(None)
+                self._write(
+                    scope,
+                    status,
+                    by_status(status),
+                    time.perf_counter_ns() - start,
+                    {"request_bytes": request_bytes, "response_bytes": response_bytes},
+                )
 
+        failure: BaseException | None = None
         try:
             await self.app(scope, counting_receive, timing_send)
         except BaseException as exc:
-            if not written:
-                finish(exc)
+            failure = exc
             raise
-        if not written:
-            finish(None)
+        finally:
+            if not completed:
+                verdict = classify(
+                    status or None, failure, started=started, completed=False, disconnected=disconnected
+                )
+                self._write(
+                    scope,
+                    499 if verdict.outcome == "disconnect" else (status or 500),
+                    verdict,
+                    time.perf_counter_ns() - start,
+                    {"request_bytes": request_bytes, "response_bytes": response_bytes},
+                )
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = time.perf_counter_ns()
@@ -277,7 +263,6 @@ class AccessLogMiddleware:
             sent = 499 if verdict.outcome == "disconnect" else (status or 500)
             self._write(
                 scope,
-                "WEBSOCKET",
                 sent,
                 verdict,
                 time.perf_counter_ns() - start,

@@ -13,7 +13,7 @@ from typing import Literal
 
 from ._compat import group_members
 
-__all__ = ["Classification", "Outcome", "classify", "is_disconnect", "unwrap"]
+__all__ = ["Classification", "Outcome", "by_status", "classify", "is_disconnect", "unwrap"]
 
 Outcome = Literal["success", "client_error", "server_error", "aborted", "disconnect"]
 
@@ -73,7 +73,8 @@ def is_disconnect(exc: BaseException) -> bool:
     return any((cls.__module__, cls.__name__) in _DISCONNECT_TYPES for cls in type(exc).__mro__)
 
 
-def _from_status(status: int) -> Classification:
+def by_status(status: int) -> Classification:
+    """``classify(status)`` for a response that completed without an exception (the fast path)."""
     if status >= 500:
         return SERVER_ERROR
     if status >= 400:
@@ -120,10 +121,10 @@ def classify(
         completed = started and exc is None
     if exc is not None:
         if completed and status is not None:
-            return _FAILED_AFTER[_from_status(status).outcome]
+            return _FAILED_AFTER[by_status(status).outcome]
         return ABORTED if started else SERVER_ERROR
     if status is None or not started:
         return SERVER_ERROR
     if not completed:
         return ABORTED
-    return _from_status(status)
+    return by_status(status)

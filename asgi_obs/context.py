@@ -10,6 +10,7 @@ the next request on the same connection.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import MutableMapping
 from contextvars import ContextVar
 from typing import Any
@@ -42,16 +43,15 @@ class RequestState:
     """
 
     __slots__ = (
+        "_span_id",
         "asgi_scope",
         "baggage",
-        "error_logged",
         "fields",
         "id_header",
         "parent_span_id",
         "request_id",
         "sampled",
         "sentry_events",
-        "span_id",
         "trace_id",
     )
 
@@ -59,7 +59,7 @@ class RequestState:
         self,
         request_id: str,
         trace_id: str,
-        span_id: str,
+        span_id: str | None = None,
         *,
         parent_span_id: str | None = None,
         sampled: bool | None = None,
@@ -67,24 +67,31 @@ class RequestState:
     ) -> None:
         self.request_id = request_id
         self.trace_id = trace_id
-        #: Our span id: the parent id we announce on outgoing ``traceparent`` headers.
-        self.span_id = span_id
+        self._span_id = span_id
         #: The caller's span id when a trace came in, else ``None``.
         self.parent_span_id = parent_span_id
         #: The incoming sampling decision, ``None`` when nothing came in.
         self.sampled = sampled
-        #: The incoming ``baggage`` header (only kept when a trace came in with it).
+        #: The incoming ``baggage`` header (only kept when a trace came in).
         self.baggage = baggage
         #: Fields attached with :func:`bind`; added to every later record of the request.
         self.fields: dict[str, Any] = {}
-        #: Set by the error layer once the request's error record is written.
-        self.error_logged = False
         #: Sentry events kept for this request (counted by asgi_obs' event processor).
         self.sentry_events = 0
         #: The ASGI scope, kept only while Sentry is active (to describe the request in events).
         self.asgi_scope: MutableMapping[str, Any] | None = None
         #: The request-id header name, as the context layer was configured (for outgoing calls).
         self.id_header = "X-Request-ID"
+
+    @property
+    def span_id(self) -> str:
+        """Our span id: the parent id announced on outgoing ``traceparent`` headers.
+
+        Generated on first use: most requests make no outgoing call.
+        """
+        if self._span_id is None:
+            self._span_id = os.urandom(8).hex()
+        return self._span_id
 
     def __repr__(self) -> str:
         return f"RequestState(request_id={self.request_id!r}, trace_id={self.trace_id!r})"

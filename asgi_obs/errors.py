@@ -105,10 +105,8 @@ class ErrorMiddleware:
         """Write the error record and capture the Sentry event of one failure."""
         try:
             state = state_var.get()
-            if state is not None:
-                state.error_logged = True
             fields: dict[str, object] = {
-                "method": scope.get("method", "WEBSOCKET"),
+                "method": "WEBSOCKET" if scope["type"] == "websocket" else scope.get("method"),
                 "path": scope.get("path"),
                 "status": status,
             }

@@ -15,11 +15,14 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from itertools import islice
 from types import ModuleType
 from typing import Any
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
+
+from ._emit import FAST_PATH_KEY
 
 __all__ = ["CustomJsonFormatter", "render_value"]
 
@@ -101,16 +104,33 @@ class CustomJsonFormatter(JsonFormatter):
         self._skip = frozenset(self._skip_fields | _STANDARD_ATTRS)
         self._extra_required = tuple(f for f in self._required_fields if f not in _STANDARD_ATTRS)
         self._wants_asctime = "asctime" in self._required_fields
+        # python-json-logger's defaults (overridable) then static fields, merged once.
+        self._constant_fields = tuple({**self.defaults, **self.static_fields}.items())
+        # Skip the two python-json-logger hooks when nobody overrides them (one call each less).
+        self._plain = (
+            not self.prefix
+            and type(self).process_log_record is JsonFormatter.process_log_record
+            and type(self).serialize_log_record is JsonFormatter.serialize_log_record
+        )
         self._second = -1
         self._second_text = ""
 
     def _timestamp(self, created: float) -> str:
         # strftime once per second; the microseconds are formatted per record.
-        second, micros = divmod(round(created * 1_000_000), 1_000_000)
+        second = int(created)
         if second != self._second:
             self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
             self._second = second
-        return f"{self._second_text}.{micros:06d}+00:00"
+        return f"{self._second_text}.{int((created - second) * 1_000_000):06d}+00:00"
+
+    def _message(self, record: logging.LogRecord) -> str:
+        msg = record.msg
+        if not record.args and type(msg) is str:
+            return msg  # the common case: nothing to interpolate
+        try:
+            return record.getMessage()
+        except Exception as exc:  # noqa: BLE001 - a bad format string must not lose the line
+            return f"{render_value(msg)} [unformattable arguments: {exc!r}]"
 
     def format(self, record: logging.LogRecord) -> str:
         attrs = record.__dict__
@@ -119,10 +139,7 @@ class CustomJsonFormatter(JsonFormatter):
             message_dict = dict(record.msg)
             message = ""
         else:
-            try:
-                message = record.getMessage()
-            except Exception as exc:  # noqa: BLE001 - a bad format string must not lose the line
-                message = f"{render_value(record.msg)} [unformattable arguments: {exc!r}]"
+            message = self._message(record)
         record.message = message
 
         data: dict[str, Any] = {
@@ -133,19 +150,27 @@ class CustomJsonFormatter(JsonFormatter):
             "request_id": attrs.get("request_id"),
             "trace_id": attrs.get("trace_id"),
         }
-        if self.defaults:
-            for key, value in self.defaults.items():
-                data.setdefault(key, value)
-        if self.static_fields:
-            data.update(self.static_fields)
+        if self._constant_fields:
+            for key, value in self._constant_fields:
+                data[key] = value
         if self._wants_asctime:
             data["asctime"] = self.formatTime(record, self.datefmt)
         for field in self._extra_required:
             data[field] = attrs.get(field)
-        skip = self._skip
-        for key, value in attrs.items():
-            if key not in skip and key[:1] != "_":
-                data[key] = value
+        marker = attrs.get(FAST_PATH_KEY)
+        # A record built by asgi_obs' layers, to which nothing was added since but the ids (by
+        # ContextFilter) and ``message`` (above): its fields are one contiguous run of
+        # record.__dict__ (see _emit.py), taken in one C-level step with their current values
+        # (a filter may have rewritten one). Anything else takes the general loop.
+        if marker is not None and len(attrs) == marker[2] + 1 + ("request_id" in attrs) + (
+            "trace_id" in attrs
+        ):
+            data.update(islice(attrs.items(), marker[0], marker[1]))
+        else:
+            skip = self._skip
+            for key, value in attrs.items():
+                if key not in skip and key[:1] != "_":
+                    data[key] = value
         if message_dict:
             data.update(message_dict)
         if record.exc_info:
@@ -163,6 +188,8 @@ class CustomJsonFormatter(JsonFormatter):
         if self.rename_fields:
             rename = self.rename_fields
             data = {rename.get(key, key): value for key, value in data.items()}
+        if self._plain:
+            return self.jsonify_log_record(data)
         return self.serialize_log_record(self.process_log_record(data))
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:

@@ -105,26 +105,27 @@ class RequestContextMiddleware:
                 baggage = value
         # Two X-Request-ID headers mean "a,b" to HTTP: ambiguous, so neither is trusted.
         incoming = self._incoming_request_id(raw_id) if id_count == 1 else None
-        request_id, trace_id, span_id = new_ids()
-        if self._trust_incoming and incoming is not None:
-            request_id = incoming
-        elif self._generator is not None:
-            generated = self._generator()
-            # Checked on every call: the value goes into a response header.
-            if isinstance(generated, str) and valid_request_id(generated):
-                request_id = generated
         trace = None
         if sentry_trace is not None:
             trace = parse_sentry_trace(sentry_trace.decode("latin-1"))
         if trace is None and traceparent is not None:
             trace = parse_traceparent(traceparent.decode("latin-1"))
+        request_id = incoming if self._trust_incoming else None
+        if request_id is None or trace is None:
+            new_request_id, new_trace_id = new_ids()  # one system call for both
+            if request_id is None:
+                request_id = new_request_id
+                if self._generator is not None:
+                    generated = self._generator()
+                    # Checked on every call: the value goes into a response header.
+                    if isinstance(generated, str) and valid_request_id(generated):
+                        request_id = generated
         if trace is None:
-            state = RequestState(request_id, trace_id, span_id)
+            state = RequestState(request_id, new_trace_id)
         else:
             state = RequestState(
                 request_id,
                 trace.trace_id,
-                span_id,
                 parent_span_id=trace.parent_span_id,
                 sampled=trace.sampled,
                 baggage=baggage.decode("latin-1") if baggage is not None else None,

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from asgi_obs.ids import new_ids, parse_sentry_trace, parse_traceparent, valid_request_id
+from asgi_obs.ids import new_ids, new_span_id, parse_sentry_trace, parse_traceparent, valid_request_id
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = "00f067aa0ba902b7"
@@ -42,10 +42,12 @@ def test_generated_ids_are_well_formed_and_distinct() -> None:
 
     seen = set()
     for _ in range(1000):
-        request_id, trace_id, span_id = new_ids()
-        assert uuid.UUID(hex=request_id).version == 4
+        request_id, trace_id = new_ids()
+        parsed = uuid.UUID(hex=request_id)
+        assert (parsed.version, parsed.variant) == (4, uuid.RFC_4122)
+        assert parsed.hex == request_id
         assert re.fullmatch("[0-9a-f]{32}", trace_id) and trace_id != "0" * 32
-        assert re.fullmatch("[0-9a-f]{16}", span_id)
+        assert re.fullmatch("[0-9a-f]{16}", new_span_id())
         seen.add(request_id)
     assert len(seen) == 1000
 
