@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import sentry_sdk
+from sentry_sdk.tracing_utils import has_tracing_enabled
 from sentry_sdk.utils import event_from_exception
 
 from . import _marks
@@ -42,8 +43,16 @@ def _incoming_sentry_headers(state: RequestState) -> dict[str, str] | None:
     return headers
 
 
+def _tracing_span() -> Any:
+    # Events take their trace from the current span only when tracing is enabled (Scope.
+    # apply_to_event); otherwise from the propagation context. Read it back the same way.
+    if not has_tracing_enabled(sentry_sdk.get_client().options):
+        return None
+    return sentry_sdk.get_current_span()
+
+
 def _sentry_trace_id(isolation: Any) -> str | None:
-    span = sentry_sdk.get_current_span()
+    span = _tracing_span()
     if span is not None:
         return str(span.trace_id)
     context = isolation.get_trace_context()
@@ -82,7 +91,10 @@ def request_scope(state: RequestState, asgi_scope: Scope) -> Iterator[None]:
     with fork as isolation:
         if not outer:
             isolation.clear_breadcrumbs()
-        if not (outer and sentry_sdk.get_current_span() is not None):
+            # The forked current scope inherits whatever span was current when the server
+            # started the request (sentry-sdk 2.12 leaves a lifespan span there): not ours.
+            sentry_sdk.get_current_scope().span = None
+        if not (outer and _tracing_span() is not None):
             incoming = _incoming_sentry_headers(state)
             if incoming is not None:
                 sentry_sdk.continue_trace(incoming)

@@ -21,6 +21,8 @@ from .context import state_var
 
 __all__ = ["ErrorMiddleware", "IncompleteResponseError"]
 
+_SERVER_ERROR = "Server error response"
+_BODY_EXTENSIONS = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
 _PLAIN_BODY = b"Internal Server Error"
 _PLAIN_HEADERS = [
     (b"content-type", b"text/plain; charset=utf-8"),
@@ -93,18 +95,9 @@ class ErrorMiddleware:
         else:
             await self.app(scope, receive, send)
 
-    def _report(
-        self,
-        scope: Scope,
-        message: str,
-        status: int | None,
-        exc: BaseException | None,
-        *,
-        capture_message: bool = True,
-    ) -> None:
-        """Write the error record and capture the Sentry event of one failure."""
+    def _log(self, scope: Scope, message: str, status: int | None, exc: BaseException | None) -> None:
+        """Write the failure's error record (with the traceback unless already logged)."""
         try:
-            state = state_var.get()
             fields: dict[str, object] = {
                 "method": "WEBSOCKET" if scope["type"] == "websocket" else scope.get("method"),
                 "path": scope.get("path"),
@@ -121,10 +114,18 @@ class ErrorMiddleware:
             emit_record(self._logger, logging.ERROR, message, fields, traceback)
             if exc is not None:
                 _marks.mark_logged(exc)
-            if (exc is not None or capture_message) and _sentry_active():
-                sentry.capture_failure(exc, state, scope=scope, status=status, message=message)
         except Exception as internal:  # noqa: BLE001 - reporting must never fail the request
-            report_internal_error("reporting a failure", internal)
+            report_internal_error("writing the error record", internal)
+
+    def _capture(self, scope: Scope, message: str, status: int | None, exc: BaseException | None) -> None:
+        """Capture the failure's Sentry event (a message event when there is no exception)."""
+        if exc is None and not self._capture_5xx:
+            return
+        try:
+            if _sentry_active():
+                sentry.capture_failure(exc, state_var.get(), scope=scope, status=status, message=message)
+        except Exception as internal:  # noqa: BLE001 - Sentry must never fail the request
+            report_internal_error("capturing a Sentry event", internal)
 
     async def _send_500(self, send: Send) -> None:
         headers = _PLAIN_HEADERS
@@ -151,9 +152,12 @@ class ErrorMiddleware:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         status = 0
         started = completed = disconnected = False
-        # The exception reported when the 5xx started (None: nothing, or a 5xx without one).
+        # The exception being handled when a 5xx started (its error record is written then).
         reported_exc: BaseException | None = None
         reported = False
+        # That 5xx's Sentry capture, held until the response is delivered: capturing costs
+        # milliseconds the client should not wait for.
+        pending: tuple[int, BaseException | None] | None = None
 
         async def watch_receive() -> Message:
             nonlocal disconnected
@@ -163,7 +167,7 @@ class ErrorMiddleware:
             return message
 
         async def watch_send(message: Message) -> None:
-            nonlocal status, started, completed, reported, reported_exc
+            nonlocal status, started, completed, reported, reported_exc, pending
             message_type = message["type"]
             if message_type == "http.response.start":
                 status = message["status"]
@@ -172,21 +176,20 @@ class ErrorMiddleware:
                     # Inside the app's call: sys.exc_info() is what the framework is handling.
                     reported_exc = sys.exc_info()[1]
                     reported = True
-                    self._report(
-                        scope,
-                        "Server error response",
-                        status,
-                        reported_exc,
-                        capture_message=self._capture_5xx,
-                    )
+                    self._log(scope, _SERVER_ERROR, status, reported_exc)
+                    pending = (status, reported_exc)
                 await send(message)
                 return
             await send(message)
-            if message_type == "http.response.body":
-                if not message.get("more_body", False):
-                    completed = True
-            elif message_type in ("http.response.pathsend", "http.response.zerocopysend"):
-                completed = not message.get("more_body", False)
+            if (message_type == "http.response.body" or message_type in _BODY_EXTENSIONS) and not message.get(
+                "more_body", False
+            ):
+                completed = True
+                if pending is not None:
+                    # Delivered; and still inside the app's call, so in the request's Sentry
+                    # scope with its breadcrumbs.
+                    self._capture(scope, _SERVER_ERROR, *pending)
+                    pending = None
 
         try:
             await self.app(scope, watch_receive, watch_send)
@@ -194,31 +197,46 @@ class ErrorMiddleware:
             verdict = classify(
                 status or None, exc, started=started, completed=completed, disconnected=disconnected
             )
+            inner = unwrap(exc)
             if verdict.outcome == "disconnect":
-                if isinstance(unwrap(exc), asyncio.CancelledError) or not isinstance(exc, Exception):
+                if pending is not None:
+                    self._capture(scope, _SERVER_ERROR, *pending)  # the 5xx was real all the same
+                if isinstance(inner, asyncio.CancelledError) or not isinstance(exc, Exception):
                     raise
                 # The client left (ClientDisconnect, a failed write): nothing to report, and
                 # re-raising would only make the server log it as an error.
                 return
-            inner = unwrap(exc)
-            if not (reported and inner is reported_exc):
+            if reported and inner is reported_exc:
+                message = _SERVER_ERROR  # the framework's own 500, re-raised: already logged
+            else:
                 if not started:
-                    self._report(scope, "Unhandled exception", 500, inner)
+                    message = "Unhandled exception"
                 elif not completed:
-                    self._report(scope, "Exception after the response started", status, inner)
+                    message = "Exception after the response started"
                 else:
-                    self._report(scope, "Exception after the response completed", status, inner)
+                    message = "Exception after the response completed"
+                self._log(scope, message, status or 500, inner)
+                if pending is not None and pending[1] is None:
+                    pending = None  # an exception beats a message event for the same request
             if not started:
                 await self._send_500(send)
-            elif not completed:
+            if pending is not None:
+                self._capture(scope, _SERVER_ERROR, *pending)
+            if not (reported and inner is reported_exc):
+                self._capture(scope, message, status or 500, inner)
+            if started and not completed:
                 raise
             return
+        if pending is not None:
+            self._capture(scope, _SERVER_ERROR, *pending)  # the app returned mid-response
         if not started and not disconnected:
-            self._report(scope, "App returned without starting a response", 500, None)
+            self._log(scope, "App returned without starting a response", 500, None)
             await self._send_500(send)
+            self._capture(scope, "App returned without starting a response", 500, None)
         elif started and not completed and not disconnected:
             error = IncompleteResponseError("the app returned without completing the response")
-            self._report(scope, "App returned without completing the response", status, error)
+            self._log(scope, "App returned without completing the response", status, error)
+            self._capture(scope, "App returned without completing the response", status, error)
             raise error
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -244,12 +262,14 @@ class ErrorMiddleware:
                 if isinstance(unwrap(exc), asyncio.CancelledError) or not isinstance(exc, Exception):
                     raise
                 return
-            self._report(scope, "Unhandled exception", None, unwrap(exc))
+            inner = unwrap(exc)
+            self._log(scope, "Unhandled exception", None, inner)
             if not closed:
                 try:
                     await send({"type": "websocket.close", "code": 1011})
                 except (OSError, RuntimeError) as gone:  # the socket went away meanwhile
                     report_internal_error("closing the websocket after a failure", gone)
+            self._capture(scope, "Unhandled exception", None, inner)
 
 
 def _safe_str(exc: BaseException) -> str:

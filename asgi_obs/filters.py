@@ -72,14 +72,30 @@ class ContextFilter(logging.Filter):
         return True
 
 
-class ServerDuplicateFilter(logging.Filter):
-    """Drop a server's "Exception in ASGI application" record for an already-logged exception.
+# uvicorn's per-WebSocket INFO lines (its own, and those of the websockets library it hands
+# its "uvicorn.error" logger): the access record of the socket says the same, with the ids.
+_UVICORN_WEBSOCKET_LINES = frozenset(
+    {
+        '%s - "WebSocket %s" [accepted]',
+        '%s - "WebSocket %s" 403',
+        '%s - "WebSocket %s" %d',
+        "connection open",
+        "connection closed",
+    }
+)
 
-    When the error layer re-raises (the response had started, so only the server can abort the
-    connection), the server logs the same exception again. The error layer has already written
-    it with the request's ids and its traceback, so the server's copy is dropped here and the
-    traceback appears once. Records of other loggers, and server records for exceptions nobody
-    logged, pass.
+
+class ServerDuplicateFilter(logging.Filter):
+    """Drop what the server logs again about a request asgi_obs already recorded.
+
+    * A server's "Exception in ASGI application" record for an exception asgi_obs already
+      logged: when the error layer re-raises (the response had started, so only the server can
+      abort the connection), the server logs the same exception again. The error layer wrote
+      it with the request's ids and traceback, so the copy goes and the traceback appears once.
+    * uvicorn's INFO lines about each WebSocket (``"WebSocket /ws" [accepted]``, ``connection
+      open`` ...), which duplicate the socket's access record.
+
+    Records of other loggers, and server records for exceptions nobody logged, pass.
     """
 
     def __init__(
@@ -90,11 +106,14 @@ class ServerDuplicateFilter(logging.Filter):
         self._loggers = frozenset(loggers)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        exc_info = record.exc_info
-        if not exc_info or record.name not in self._loggers or not isinstance(exc_info, tuple):
+        if record.name not in self._loggers:
             return True
-        exc = exc_info[1]
-        return not (exc is not None and _marks.is_logged(exc))
+        exc_info = record.exc_info
+        if exc_info and isinstance(exc_info, tuple):
+            exc = exc_info[1]
+            return not (exc is not None and _marks.is_logged(exc))
+        msg = record.msg
+        return not (record.levelno < logging.WARNING and type(msg) is str and msg in _UVICORN_WEBSOCKET_LINES)
 
 
 def _parse_loggers_env(text: str) -> dict[str, str]:

@@ -54,9 +54,16 @@ else:
 
 
 def is_active() -> bool:
-    """Tell whether ``sentry_sdk`` is imported and a client with a DSN is active."""
+    """Tell whether ``sentry_sdk`` is imported and a client that sends events is active.
+
+    ``sentry_sdk.init()`` without a DSN makes an "active" client with no transport: events go
+    nowhere, so asgi_obs treats it as no Sentry (no scope forking, no ``sentry-trace`` out).
+    """
     sdk = sys.modules.get("sentry_sdk")
-    return sdk is not None and bool(sdk.get_client().is_active())
+    if sdk is None:
+        return False
+    client = sdk.get_client()
+    return bool(client.is_active()) and getattr(client, "transport", None) is not None
 
 
 def _request_data(scope: Scope) -> dict[str, Any]:

@@ -65,6 +65,25 @@ def init(
         assert client.get_integration(DedupeIntegration) is None
 
 
+def close_http_transport() -> None:
+    """Stop the current client's real HTTP transport and close its sockets.
+
+    ``Client.close()`` would do it, but on sentry-sdk 2.12 a closed client leaves Starlette's
+    patched exception handling broken for the rest of the process (DESIGN §7); and a replaced
+    client's urllib3 pool otherwise leaks its sockets until garbage collection, where they
+    surface as a ResourceWarning in whichever test runs then.
+    """
+    client = sentry_sdk.get_client()
+    transport = getattr(client, "transport", None)
+    if transport is None:
+        return
+    client.flush(timeout=2)
+    transport.kill()
+    pool = getattr(transport, "_pool", None)
+    if pool is not None:
+        pool.clear()
+
+
 def disable() -> None:
     """Replace the client by an inactive one (no DSN): Sentry is 'installed, not initialised'."""
     sentry_sdk.init(dsn=None, disabled_integrations=[HttpxIntegration()])

@@ -107,3 +107,14 @@ def test_server_duplicate_dropped_only_when_logged() -> None:
     assert not dedupe.filter(server_record(logged))
     assert dedupe.filter(server_record(fresh))
     assert dedupe.filter(server_record(logged, name="app"))  # only server loggers
+
+
+def test_uvicorn_websocket_lines_dropped() -> None:
+    """uvicorn's per-WebSocket INFO lines go (the access record replaces them); warnings stay."""
+    dedupe = ServerDuplicateFilter()
+    accepted = _record("uvicorn.error", logging.INFO, '%s - "WebSocket %s" [accepted]')
+    opened = _record("uvicorn.error", logging.INFO, "connection open")
+    startup = _record("uvicorn.error", logging.INFO, "Application startup complete.")
+    warning = _record("uvicorn.error", logging.WARNING, "connection open")
+    assert (dedupe.filter(accepted), dedupe.filter(opened)) == (False, False)
+    assert (dedupe.filter(startup), dedupe.filter(warning)) == (True, True)
