@@ -324,6 +324,7 @@ def test_real_uvicorn_one_event_one_traceback() -> None:
     with sink.running(), run_python(SERVER, env={"SENTRY_DSN": sink.dsn}) as server:
         with pytest.raises(urllib.error.HTTPError) as failed:
             urllib.request.urlopen(server.url + "/boom", timeout=5)
+        failed.value.close()  # an HTTPError holds the response's socket
         assert failed.value.code == 500
         request_id = failed.value.headers["x-request-id"]
         server.wait_for(lambda line: "GET /boom 500" in line)
