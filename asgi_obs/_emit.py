@@ -3,10 +3,10 @@
 The access record is written on every request, so it skips what a ``logger.info()`` call pays
 for and does not need: ``findCaller``'s stack walk, ``makeRecord``'s checks of ``extra``, and
 the per-record recomputation of what never changes within a process (file and module names,
-process name). The result is a genuine :class:`logging.LogRecord` with every standard
-attribute, handed to ``logger.handle()``: users' filters, handlers and Sentry's logging
-integration see it like any other record. A custom ``logging.setLogRecordFactory()`` is
-honoured (through ``makeRecord``).
+process name). The result is a genuine :class:`logging.LogRecord` (a subclass) with every
+standard attribute, handed to the logger's handlers: users' filters, handlers and Sentry's
+logging integration see it like any other record. A custom ``logging.setLogRecordFactory()``
+is honoured (through ``makeRecord``; the formatter's fast path is then not used).
 """
 
 from __future__ import annotations
@@ -19,15 +19,34 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["FAST_PATH_KEY", "emit_record", "report_internal_error"]
+__all__ = ["FAST_PATH_KEY", "LayerRecord", "emit_record", "report_internal_error"]
 
-#: Record attribute marking where a layer's fields sit in ``record.__dict__`` (see formatter).
+#: Record attribute holding ``(fields, length)`` for the formatter's fast path (see there).
 FAST_PATH_KEY = "_asgi_obs_fields"
 
 _NS_CLOCK = sys.version_info >= (3, 13)  # LogRecord.created computed from time_ns()
 _TASK_NAMES = sys.version_info >= (3, 12)  # LogRecord.taskName exists
 _prototypes: dict[tuple[str, int], dict[str, Any]] = {}
 _prototype_pid = os.getpid()
+_thread_names: dict[int, str] = {}
+
+
+class LayerRecord(logging.LogRecord):
+    """A ``LogRecord`` written by an asgi_obs layer.
+
+    It carries its fields twice: as attributes, like any record, and as one dict under
+    :data:`FAST_PATH_KEY`, which the formatter serialises in one step. Assigning or deleting
+    any attribute (a filter redacting ``record.path``, ``QueueHandler.prepare()``) drops that
+    dict, so the formatter then reads the attributes: what is written is always their value.
+    """
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self.__dict__.pop(FAST_PATH_KEY, None)
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        self.__dict__.pop(FAST_PATH_KEY, None)
+        super().__delattr__(name)
 
 
 def report_internal_error(what: str, exc: BaseException) -> None:
@@ -48,36 +67,50 @@ def _prototype(name: str, level: int) -> dict[str, Any]:
     pid = os.getpid()
     if pid != _prototype_pid:  # forked: process id and name changed
         _prototypes.clear()
+        _thread_names.clear()
         _prototype_pid = pid
-    key = (name, level)
-    proto = _prototypes.get(key)
-    if proto is None:
-        proto = dict(vars(logging.LogRecord(name, level, __file__, 0, "", (), None, "asgi_obs")))
-        _prototypes[key] = proto
+    proto = dict(vars(logging.LogRecord(name, level, __file__, 0, "", (), None, "asgi_obs")))
+    _prototypes[name, level] = proto
     return proto
 
 
-def _new_record(name: str, level: int, message: str, exc: BaseException | None) -> logging.LogRecord:
-    record = logging.LogRecord.__new__(logging.LogRecord)
+def _thread_name(ident: int) -> str:
+    # threading.current_thread().name costs two Python-level calls per record; names are
+    # cached per thread id (a thread renamed after its first record keeps its first name).
+    name = threading.current_thread().name
+    if len(_thread_names) > 1024:  # threads come and go: keep the cache bounded
+        _thread_names.clear()
+    _thread_names[ident] = name
+    return name
+
+
+def _new_record(name: str, level: int, message: str, exc: BaseException | None) -> LayerRecord:
+    """Build a record with the attributes ``LogRecord.__init__`` gives on this Python version."""
+    record = LayerRecord.__new__(LayerRecord)
     attrs = record.__dict__
-    attrs.update(_prototype(name, level))
-    attrs["msg"] = message
-    if exc is not None:
-        attrs["exc_info"] = (type(exc), exc, exc.__traceback__)
-    # The per-record attributes, computed as LogRecord.__init__ does on this Python version.
+    proto = _prototypes.get((name, level))
+    if proto is None or os.getpid() != _prototype_pid:
+        proto = _prototype(name, level)
+    attrs.update(proto)
     if _NS_CLOCK:
         now_ns = time.time_ns()
-        attrs["created"] = now_ns / 1e9
-        attrs["msecs"] = (now_ns % 1_000_000_000) // 1_000_000 + 0.0
-        attrs["relativeCreated"] = (now_ns - logging._startTime) / 1e6  # type: ignore[attr-defined]
+        created = now_ns / 1e9
+        msecs = (now_ns % 1_000_000_000) // 1_000_000 + 0.0
+        relative = (now_ns - logging._startTime) / 1e6  # type: ignore[attr-defined]
     else:
-        now = time.time()
-        attrs["created"] = now
-        attrs["msecs"] = int((now - int(now)) * 1000) + 0.0
-        attrs["relativeCreated"] = (now - logging._startTime) * 1000  # type: ignore[attr-defined]
+        created = time.time()
+        msecs = int((created - int(created)) * 1000) + 0.0
+        relative = (created - logging._startTime) * 1000  # type: ignore[attr-defined]
+    attrs["msg"] = message
+    attrs["created"] = created
+    attrs["msecs"] = msecs
+    attrs["relativeCreated"] = relative
+    if exc is not None:
+        attrs["exc_info"] = (type(exc), exc, exc.__traceback__)
     if logging.logThreads:
-        attrs["thread"] = threading.get_ident()
-        attrs["threadName"] = threading.current_thread().name
+        ident = threading.get_ident()
+        attrs["thread"] = ident
+        attrs["threadName"] = _thread_names.get(ident) or _thread_name(ident)
     if _TASK_NAMES and getattr(logging, "logAsyncioTasks", False):
         try:
             task = asyncio.current_task()
@@ -94,24 +127,34 @@ def emit_record(
     fields: dict[str, Any],
     exc_info: BaseException | None = None,
 ) -> None:
-    """Hand one record carrying ``fields`` as attributes to ``logger``; never raises.
+    """Hand one record carrying ``fields`` as attributes to ``logger``'s handlers; never raises.
 
     The message is final (no ``%`` arguments), so a ``%`` in a path cannot break it. The caller
     checks ``logger.isEnabledFor(level)`` first, before building ``fields``.
     """
     try:
-        if logging.getLogRecordFactory() is logging.LogRecord:
-            record = _new_record(logger.name, level, message, exc_info)
-        else:
+        if logging.getLogRecordFactory() is not logging.LogRecord:
             exc_tuple = (type(exc_info), exc_info, exc_info.__traceback__) if exc_info is not None else None
-            record = logger.makeRecord(logger.name, level, __file__, 0, message, (), exc_tuple)
-        attrs = record.__dict__
-        start = len(attrs)
-        attrs.update(fields)
-        if len(attrs) - start == len(fields):
-            # Where the fields sit, and how long the dict is now: the formatter takes them in
-            # one C-level step when no filter added anything but the ids (see formatter.py).
-            attrs[FAST_PATH_KEY] = (start, len(attrs), len(attrs) + 1)
-        logger.handle(record)
+            record: logging.LogRecord = logger.makeRecord(
+                logger.name, level, __file__, 0, message, (), exc_tuple
+            )
+            record.__dict__.update(fields)
+        else:
+            record = _new_record(logger.name, level, message, exc_info)
+            attrs = record.__dict__
+            start = len(attrs)
+            attrs.update(fields)
+            if len(attrs) - start == len(fields):  # no field shadows a standard attribute
+                attrs[FAST_PATH_KEY] = (fields, len(attrs) + 1)
+        # Logger.handle(), minus a Filterer.filter() call when the logger has no filters.
+        if logger.disabled:
+            return
+        if logger.filters:
+            result: Any = logger.filter(record)
+            if not result:
+                return
+            if isinstance(result, logging.LogRecord):  # Python 3.12+: a filter may swap it
+                record = result
+        logger.callHandlers(record)
     except Exception as exc:  # noqa: BLE001 - a broken handler or filter must not fail the request
         report_internal_error(f"writing a {logger.name} record", exc)

@@ -43,14 +43,6 @@ def route_template(scope: Scope) -> str | None:
     return template if isinstance(template, str) else None
 
 
-def _user_agent(scope: Scope) -> str | None:
-    for name, value in scope.get("headers") or ():
-        if name == b"user-agent":
-            agent: str = value.decode("latin-1")
-            return agent[:_USER_AGENT_MAX]
-    return None
-
-
 class AccessLogMiddleware:
     """Write one record on ``asgi_obs.access`` per request, when the request finishes.
 
@@ -129,18 +121,28 @@ class AccessLogMiddleware:
             if not logger.isEnabledFor(level):
                 return  # nothing built for a record nobody wants
             method = "WEBSOCKET" if scope["type"] == "websocket" else scope.get("method", "GET")
-            record: dict[str, Any] = {"method": method, "path": path, "route": route_template(scope)}
             query = scope.get("query_string")
-            if query:
-                record["query"] = self._redact(query)
-            record["status"] = status
-            record["duration_ms"] = round(duration_ns / 1_000_000, 3)
-            record.update(fields)
             client = scope.get("client")
-            record["client_ip"] = client[0] if client else None
-            record["user_agent"] = _user_agent(scope)
-            record["http_version"] = scope.get("http_version")
-            record["outcome"] = outcome
+            user_agent = None
+            for name, value in scope.get("headers") or ():
+                if name == b"user-agent":
+                    user_agent = value.decode("latin-1")[:_USER_AGENT_MAX]
+                    break
+            record: dict[str, Any] = {
+                "method": method,
+                "path": path,
+                "route": route_template(scope),
+                "query": self._redact(query) if query else None,
+                "status": status,
+                "duration_ms": round(duration_ns / 1_000_000, 3),
+                **fields,
+                "client_ip": client[0] if client else None,
+                "user_agent": user_agent,
+                "http_version": scope.get("http_version"),
+                "outcome": outcome,
+            }
+            if not query:
+                del record["query"]  # absent, not null, when there is none
             state = state_var.get()
             if state is not None and state.fields:
                 for key, value in state.fields.items():

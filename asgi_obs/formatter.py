@@ -15,7 +15,6 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from itertools import islice
 from types import ModuleType
 from typing import Any
 
@@ -32,6 +31,14 @@ except ImportError:  # pragma: no cover - exercised where orjson is not installe
     _orjson: ModuleType | None = None
 else:
     _orjson = _orjson_module
+
+
+def _no_orjson(*args: Any, **kwargs: Any) -> bytes:  # pragma: no cover - guarded by _fast
+    raise TypeError("orjson is not installed")
+
+
+_orjson_dumps: Callable[..., bytes] = _orjson.dumps if _orjson is not None else _no_orjson
+_OPT_NON_STR_KEYS: int = _orjson.OPT_NON_STR_KEYS if _orjson is not None else 0
 
 # Attributes every LogRecord has on this Python (taskName on 3.12+ ...), plus the ones
 # formatters add, plus uvicorn's ANSI-coloured duplicate of the message.
@@ -112,6 +119,18 @@ class CustomJsonFormatter(JsonFormatter):
             and type(self).process_log_record is JsonFormatter.process_log_record
             and type(self).serialize_log_record is JsonFormatter.serialize_log_record
         )
+        # Records built by asgi_obs' layers take a shorter path when nothing in this formatter's
+        # configuration needs the general one (see format()).
+        self._fast = (
+            self._plain
+            and self._orjson is not None
+            and not self._constant_fields
+            and not self._extra_required
+            and not self._wants_asctime
+            and not self.rename_fields
+            and type(self).jsonify_log_record is CustomJsonFormatter.jsonify_log_record
+            and self.json_default is render_value
+        )
         self._second = -1
         self._second_text = ""
 
@@ -119,9 +138,9 @@ class CustomJsonFormatter(JsonFormatter):
         # strftime once per second; the microseconds are formatted per record.
         second = int(created)
         if second != self._second:
-            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+            self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
             self._second = second
-        return f"{self._second_text}.{int((created - second) * 1_000_000):06d}+00:00"
+        return self._second_text + ("%06d+00:00" % int((created - second) * 1_000_000))  # noqa: UP031 - faster than format()
 
     def _message(self, record: logging.LogRecord) -> str:
         msg = record.msg
@@ -134,13 +153,47 @@ class CustomJsonFormatter(JsonFormatter):
 
     def format(self, record: logging.LogRecord) -> str:
         attrs = record.__dict__
+        marker = attrs.get(FAST_PATH_KEY)
+        if (
+            marker is not None
+            and self._fast
+            and len(attrs) == marker[1] + ("request_id" in attrs) + ("trace_id" in attrs)
+            and not record.exc_info
+        ):
+            # The access record, on every request: built by an asgi_obs layer (final message,
+            # no exception), and since then given nothing but the ids (by ContextFilter): any
+            # attribute assignment drops the marker (see _emit.LayerRecord). Its fields are
+            # serialised from the dict it was built from. Same output as the general path.
+            message = attrs["message"] = record.msg
+            created = record.created
+            second = int(created)
+            if second != self._second:
+                self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+                self._second = second
+            data = {
+                "timestamp": self._second_text + ("%06d+00:00" % int((created - second) * 1_000_000)),  # noqa: UP031 - faster than format()
+                "level": record.levelname,
+                "logger": record.name,
+                "message": message,
+                "request_id": attrs.get("request_id"),
+                "trace_id": attrs.get("trace_id"),
+            }
+            data.update(marker[0])
+            try:
+                return _orjson_dumps(data).decode()
+            except TypeError:  # a value orjson does not know natively (a bound object ...)
+                return self.jsonify_log_record(data)
+        return self._format_any(record)
+
+    def _format_any(self, record: logging.LogRecord) -> str:
+        attrs = record.__dict__
         message_dict: dict[str, Any] | None = None
         if isinstance(record.msg, dict):
             message_dict = dict(record.msg)
             message = ""
         else:
             message = self._message(record)
-        record.message = message
+        attrs["message"] = message  # not record.message=: that would drop a layer record's marker
 
         data: dict[str, Any] = {
             "timestamp": self._timestamp(record.created),
@@ -158,14 +211,12 @@ class CustomJsonFormatter(JsonFormatter):
         for field in self._extra_required:
             data[field] = attrs.get(field)
         marker = attrs.get(FAST_PATH_KEY)
-        # A record built by asgi_obs' layers, to which nothing was added since but the ids (by
-        # ContextFilter) and ``message`` (above): its fields are one contiguous run of
-        # record.__dict__ (see _emit.py), taken in one C-level step with their current values
-        # (a filter may have rewritten one). Anything else takes the general loop.
-        if marker is not None and len(attrs) == marker[2] + 1 + ("request_id" in attrs) + (
+        if marker is not None and len(attrs) == marker[1] + 1 + ("request_id" in attrs) + (
             "trace_id" in attrs
         ):
-            data.update(islice(attrs.items(), marker[0], marker[1]))
+            # A layer's record given nothing but the ids and ``message`` (set above): its fields
+            # are the dict it was built from (see the fast path in format()).
+            data.update(marker[0])
         else:
             skip = self._skip
             for key, value in attrs.items():

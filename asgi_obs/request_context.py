@@ -19,6 +19,7 @@ __all__ = ["RequestContextMiddleware"]
 
 _HEADER_NAME_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
 # Messages that open a response and carry headers: the id is set on each of them.
+_SCOPE_TYPES = frozenset({"http", "websocket"})
 _RESPONSE_OPENERS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
 
 
@@ -71,6 +72,7 @@ class RequestContextMiddleware:
         self.app = app
         self._header = header.lower().encode("ascii")
         self._header_display = header
+        self._wanted_headers = frozenset({self._header, b"sentry-trace", b"traceparent", b"baggage"})
         self._trust_incoming = trust_incoming
         self._generator = generator
         self._validator = validator or valid_request_id
@@ -90,10 +92,13 @@ class RequestContextMiddleware:
     def _state_for(self, scope: Scope) -> RequestState:
         """Read the incoming ids from ``scope``'s headers and build the request's state."""
         header = self._header
+        wanted = self._wanted_headers
         raw_id: bytes | None = None
         id_count = 0
         sentry_trace = traceparent = baggage = None
         for name, value in scope.get("headers") or ():
+            if name not in wanted:  # one set lookup for the many headers that do not matter
+                continue
             if name == header:
                 raw_id = value
                 id_count += 1
@@ -101,7 +106,7 @@ class RequestContextMiddleware:
                 sentry_trace = value
             elif name == b"traceparent":
                 traceparent = value
-            elif name == b"baggage":
+            else:
                 baggage = value
         # Two X-Request-ID headers mean "a,b" to HTTP: ambiguous, so neither is trusted.
         incoming = self._incoming_request_id(raw_id) if id_count == 1 else None
@@ -136,17 +141,16 @@ class RequestContextMiddleware:
         return state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
+        if scope["type"] not in _SCOPE_TYPES:
             await self.app(scope, receive, send)
             return
         state = self._state_for(scope)
-        if _sentry_active():
-            with sentry.request_scope(state, scope):
-                await self._run(state, scope, receive, send)
-        else:
-            await self._run(state, scope, receive, send)
-
-    async def _run(self, state: RequestState, scope: Scope, receive: Receive, send: Send) -> None:
+        # With Sentry active, the request runs in its own Sentry scope: entered before the
+        # variables are set, left after they are reset (by hand: one coroutine frame less per
+        # request than a `with` around a helper coroutine).
+        sentry_scope = sentry.request_scope(state, scope) if _sentry_active() else None
+        if sentry_scope is not None:
+            sentry_scope.__enter__()
         request_id = state.request_id
         scope_state = scope.get("state")
         if scope_state is None:
@@ -160,9 +164,10 @@ class RequestContextMiddleware:
             if message["type"] in _RESPONSE_OPENERS:
                 headers = message.get("headers")
                 if headers:
-                    kept = [h for h in headers if h[0].lower() != header_name]
-                    kept.append(id_header)
-                    message["headers"] = kept
+                    # Set, not appended: an id the app set itself is replaced.
+                    headers = [h for h in headers if h[0].lower() != header_name]
+                    headers.append(id_header)
+                    message["headers"] = headers
                 else:
                     message["headers"] = [id_header]
             await send(message)
@@ -176,3 +181,5 @@ class RequestContextMiddleware:
             state_var.reset(state_token)
             trace_id_var.reset(trace_token)
             request_id_var.reset(rid_token)
+            if sentry_scope is not None:
+                sentry_scope.__exit__(None, None, None)

@@ -245,3 +245,49 @@ def test_options_validated_eagerly() -> None:
         AccessLogMiddleware(echo, level_for=5)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_length"):
         AccessLogMiddleware(echo, max_query_length=3)  # type: ignore[arg-type]
+
+
+async def test_a_filter_rewriting_a_field_is_honoured(logs: LogCapture) -> None:
+    """A filter that rewrites an access field (redacting the path): the JSON line shows the
+    rewritten value, not the one the record was built with."""
+
+    class RedactPath(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            record.path = "/users/<id>"  # type: ignore[attr-defined]
+            return True
+
+    access_logger = logging.getLogger("asgi_obs.access")
+    redact = RedactPath()
+    access_logger.addFilter(redact)
+    try:
+        async with client(app()) as http:
+            await http.get("/users/5")
+    finally:
+        access_logger.removeFilter(redact)
+    (line,) = logs.access()
+    assert line["path"] == "/users/<id>"
+
+
+async def test_another_handler_sees_a_real_record(logs: LogCapture) -> None:
+    """The access record is a full LogRecord: a classic %-style handler can use every attribute."""
+    import io
+
+    classic_stream = io.StringIO()
+    classic = logging.StreamHandler(classic_stream)
+    classic.setFormatter(
+        logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s %(process)d %(threadName)s %(status)s %(message)s"
+        )
+    )
+    access_logger = logging.getLogger("asgi_obs.access")
+    access_logger.addHandler(classic)
+    try:
+        async with client(app()) as http:
+            await http.get("/users/5")
+    finally:
+        access_logger.removeHandler(classic)
+    (line,) = logs.access()
+    assert (line["path"], line["status"]) == ("/users/5", 200)
+    text = classic_stream.getvalue()
+    assert " INFO asgi_obs.access " in text
+    assert text.rstrip().endswith(" 200 GET /users/5 200")
