@@ -19,14 +19,11 @@ __all__ = ["RequestContextMiddleware"]
 
 _HEADER_NAME_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
 # Messages that open a response and carry headers: the id is set on each of them.
+# Sentry is only looked at when the application imported sentry_sdk itself: no import cost, no
+# work, for services without Sentry.
+_modules = sys.modules
 _SCOPE_TYPES = frozenset({"http", "websocket"})
 _RESPONSE_OPENERS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
-
-
-def _sentry_active() -> bool:
-    # Only look when the application imported sentry_sdk itself: no import cost, no work,
-    # for services without Sentry.
-    return "sentry_sdk" in sys.modules and sentry.is_active()
 
 
 class RequestContextMiddleware:
@@ -148,7 +145,9 @@ class RequestContextMiddleware:
         # With Sentry active, the request runs in its own Sentry scope: entered before the
         # variables are set, left after they are reset (by hand: one coroutine frame less per
         # request than a `with` around a helper coroutine).
-        sentry_scope = sentry.request_scope(state, scope) if _sentry_active() else None
+        sentry_scope = (
+            sentry.request_scope(state, scope) if "sentry_sdk" in _modules and sentry.is_active() else None
+        )
         if sentry_scope is not None:
             sentry_scope.__enter__()
         request_id = state.request_id
