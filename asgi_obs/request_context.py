@@ -161,14 +161,13 @@ class RequestContextMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] in _RESPONSE_OPENERS:
-                headers = message.get("headers")
-                if headers:
-                    # Set, not appended: an id the app set itself is replaced.
-                    headers = [h for h in headers if h[0].lower() != header_name]
-                    headers.append(id_header)
-                    message["headers"] = headers
-                else:
-                    message["headers"] = [id_header]
+                headers = message.get("headers") or ()
+                for name, _ in headers:
+                    if name.lower() == header_name:
+                        # Set, not appended: an id the app set itself is replaced.
+                        headers = [h for h in headers if h[0].lower() != header_name]
+                        break
+                message["headers"] = [*headers, id_header]  # a new list: the app's is not ours
             await send(message)
 
         rid_token = request_id_var.set(request_id)
