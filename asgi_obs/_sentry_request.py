@@ -6,8 +6,6 @@ everything here therefore imports ``sentry_sdk`` freely.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 import sentry_sdk
@@ -18,7 +16,7 @@ from . import _marks
 from ._types import Scope
 from .context import RequestState
 
-__all__ = ["capture_failure", "request_scope", "trace_headers"]
+__all__ = ["RequestScope", "capture_failure", "request_scope", "trace_headers"]
 
 try:  # Sentry's own ASGI middleware marks the context it runs in (private, hence guarded).
     from sentry_sdk.integrations.asgi import _asgi_middleware_applied
@@ -43,72 +41,107 @@ def _incoming_sentry_headers(state: RequestState) -> dict[str, str] | None:
     return headers
 
 
+_tracing: tuple[Any, bool] = (None, False)  # (client, has_tracing_enabled(its options))
+
+
 def _tracing_span() -> Any:
     # Events take their trace from the current span only when tracing is enabled (Scope.
     # apply_to_event); otherwise from the propagation context. Read it back the same way.
-    if not has_tracing_enabled(sentry_sdk.get_client().options):
-        return None
-    return sentry_sdk.get_current_span()
+    global _tracing
+    client = sentry_sdk.get_client()
+    if _tracing[0] is not client:  # options do not change for a client: computed once
+        _tracing = (client, bool(has_tracing_enabled(client.options)))
+    return sentry_sdk.get_current_span() if _tracing[1] else None
 
 
-def _sentry_trace_id(isolation: Any) -> str | None:
-    span = _tracing_span()
-    if span is not None:
-        return str(span.trace_id)
-    context = isolation.get_trace_context()
-    return str(context["trace_id"]) if context else None
+def _continue_trace(isolation: Any, state: RequestState) -> None:
+    """Put the request's trace on ``isolation``: the incoming one, else ``state``'s new id."""
+    incoming = _incoming_sentry_headers(state)
+    if incoming is not None:
+        isolation.generate_propagation_context(incoming)
+    else:
+        # Not continue_trace({}): on sentry-sdk 2.12 that keeps the parent's context, giving
+        # every request the same trace id.
+        isolation.set_new_propagation_context()
+    context = getattr(isolation, "_propagation_context", None)
+    if context is None:  # pragma: no cover - a sentry-sdk without it: ask the public API
+        trace = isolation.get_trace_context()
+        if trace:
+            state.trace_id = str(trace["trace_id"])
+    else:
+        if incoming is None:
+            context.trace_id = state.trace_id  # ours: the logs already use it
+        else:
+            state.trace_id = context.trace_id  # what Sentry made of the incoming header
+        # One span id for the request, whoever propagates it (sentry-trace or traceparent);
+        # ours is also cheaper than the uuid4 Sentry would make.
+        context.span_id = state.span_id
 
 
-def _hand_trace_downstream(asgi_scope: Scope) -> None:
+def _hand_trace_downstream(asgi_scope: Scope, isolation: Any, state: RequestState) -> None:
     # A Sentry ASGI middleware inside ours (Starlette's and FastAPI's integrations wrap the
     # app) forks its own scope and continues the trace *from the headers*: give it ours.
-    traceparent = sentry_sdk.get_traceparent()
-    if not traceparent:
-        return
+    context = getattr(isolation, "_propagation_context", None)
+    if context is not None:
+        value = f"{context.trace_id}-{context.span_id}"
+        if state.sampled is not None:
+            value += "-1" if state.sampled else "-0"
+    else:  # pragma: no cover - see _continue_trace
+        value = sentry_sdk.get_traceparent() or ""
     headers = [h for h in asgi_scope.get("headers") or () if h[0] != b"sentry-trace"]
-    headers.append((b"sentry-trace", traceparent.encode("ascii")))
-    if not any(h[0] == b"baggage" for h in headers):
-        baggage = sentry_sdk.get_baggage()
-        if baggage:
-            headers.append((b"baggage", baggage.encode("latin-1", "replace")))
+    headers.append((b"sentry-trace", value.encode("ascii")))
     asgi_scope["headers"] = headers
 
 
-@contextlib.contextmanager
-def request_scope(state: RequestState, asgi_scope: Scope) -> Iterator[None]:
+class RequestScope:
     """Run a request in its own Sentry isolation scope, on the request's trace.
 
-    Entered by the context layer *before* it sets the context variables: forks the isolation
-    scope (or reuses the one Sentry's own ASGI middleware forked outside us), clears inherited
-    breadcrumbs, continues the incoming trace or starts a new one, tags ``request_id``, then
-    reads Sentry's trace id back into ``state`` so logs and events agree.
+    Entered by the context layer *before* it sets the context variables (and left after it
+    resets them): forks the isolation scope (or reuses the one Sentry's own ASGI middleware
+    forked outside us), clears the breadcrumbs it inherited, continues the incoming trace or
+    starts one with the request's new trace id, and hands that trace to a Sentry middleware
+    inside the app. Logs and events then share one trace id.
     """
-    from .sentry import ensure_registered
 
-    ensure_registered()
-    outer = _outer_sentry_middleware()
-    fork = contextlib.nullcontext(sentry_sdk.get_isolation_scope()) if outer else sentry_sdk.isolation_scope()
-    with fork as isolation:
-        if not outer:
+    __slots__ = ("_asgi_scope", "_fork", "_state")
+
+    def __init__(self, state: RequestState, asgi_scope: Scope) -> None:
+        self._state = state
+        self._asgi_scope = asgi_scope
+        self._fork: Any = None
+
+    def __enter__(self) -> None:
+        from .sentry import ensure_registered
+
+        ensure_registered()
+        state = self._state
+        if _outer_sentry_middleware():
+            isolation = sentry_sdk.get_isolation_scope()
+            span = _tracing_span()
+            if span is not None:  # Sentry's own middleware started the request's transaction
+                state.trace_id = str(span.trace_id)
+            else:  # it skipped the trace (HEAD, OPTIONS ...): continue it here
+                _continue_trace(isolation, state)
+        else:
+            self._fork = sentry_sdk.isolation_scope()
+            isolation = self._fork.__enter__()
             isolation.clear_breadcrumbs()
-            # The forked current scope inherits whatever span was current when the server
-            # started the request (sentry-sdk 2.12 leaves a lifespan span there): not ours.
-            sentry_sdk.get_current_scope().span = None
-        if not (outer and _tracing_span() is not None):
-            incoming = _incoming_sentry_headers(state)
-            if incoming is not None:
-                sentry_sdk.continue_trace(incoming)
-            else:
-                # Not continue_trace({}): on sentry-sdk 2.12 that keeps the parent's context,
-                # giving every request the same trace id.
-                isolation.set_new_propagation_context()
-        trace_id = _sentry_trace_id(isolation)
-        if trace_id:
-            state.trace_id = trace_id
-        isolation.set_tag("request_id", state.request_id)
-        state.asgi_scope = asgi_scope
-        _hand_trace_downstream(asgi_scope)
-        yield
+            if _tracing_span() is not None:
+                # The forked current scope inherits whatever span was current when the server
+                # started the request (sentry-sdk 2.12 leaves a lifespan span there): not ours.
+                sentry_sdk.get_current_scope().span = None
+            _continue_trace(isolation, state)
+        state.asgi_scope = self._asgi_scope
+        _hand_trace_downstream(self._asgi_scope, isolation, state)
+
+    def __exit__(self, *exc_info: Any) -> None:
+        if self._fork is not None:
+            self._fork.__exit__(*exc_info)
+
+
+def request_scope(state: RequestState, asgi_scope: Scope) -> RequestScope:
+    """The :class:`RequestScope` of one request."""
+    return RequestScope(state, asgi_scope)
 
 
 def trace_headers() -> dict[str, str]:

@@ -339,3 +339,26 @@ def test_real_uvicorn_one_event_one_traceback() -> None:
     assert [c["message"] for c in event["breadcrumbs"]["values"] if c["category"] == "app"] == [
         "about to fail"
     ]
+
+
+async def test_outgoing_headers_with_sentry(logs: LogCapture) -> None:
+    """With Sentry active, sentry-trace and traceparent carry the same trace and span ids,
+    the request's trace id, plus Sentry's baggage."""
+    sentry_support.init(sentry_support.MemoryTransport())
+    seen: dict[str, str] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        from asgi_obs import outgoing_headers
+
+        seen.update(outgoing_headers())
+        log.info("outgoing")
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    await call(build_stack(app), http_scope(headers=[(b"x-request-id", b"out-1")]))
+    (line,) = [line for line in logs.lines() if line["message"] == "outgoing"]
+    trace_id, span_id = seen["sentry-trace"].split("-")[:2]
+    assert trace_id == line["trace_id"]
+    assert seen["traceparent"] == f"00-{trace_id}-{span_id}-00"
+    assert seen["X-Request-ID"] == "out-1"
+    assert f"sentry-trace_id={trace_id}" in seen["baggage"]
