@@ -226,11 +226,24 @@ def init_sentry(**options: Any) -> bool:
     return True
 
 
-def request_scope(state: RequestState, asgi_scope: Scope) -> Any:
-    """Context manager running one request in its own Sentry scope (see the context layer)."""
+def request_scope(state: RequestState, asgi_scope: Scope, learned: Any) -> Any:
+    """Context manager running one request in its own Sentry scope (see the context layer).
+
+    ``learned`` is the context layer's :class:`~asgi_obs._sentry_request.InnerSentry`.
+    """
+    from ._sentry_request import InnerSentry
     from ._sentry_request import request_scope as scope_cm
 
-    return scope_cm(state, asgi_scope)
+    if not isinstance(learned, InnerSentry):
+        raise TypeError("learned must be an InnerSentry (see new_inner_sentry())")
+    return scope_cm(state, asgi_scope, learned)
+
+
+def new_inner_sentry() -> Any:
+    """A fresh record of what a context layer learns about Sentry inside its app."""
+    from ._sentry_request import InnerSentry
+
+    return InnerSentry()
 
 
 def trace_headers() -> dict[str, str]:

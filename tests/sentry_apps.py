@@ -168,7 +168,7 @@ def starlette_app(*, with_http_middleware: bool = False) -> Any:
     from starlette.middleware.base import BaseHTTPMiddleware
     from starlette.routing import Route
 
-    routes = [Route(path, endpoint) for path, endpoint in _endpoints().items()]
+    routes = [Route(path, endpoint, methods=["GET", "POST"]) for path, endpoint in _endpoints().items()]
     middleware = [Middleware(BaseHTTPMiddleware, dispatch=_passthrough)] if with_http_middleware else []
     return Starlette(routes=routes, middleware=middleware, exception_handlers={CustomError: _custom_handler})
 

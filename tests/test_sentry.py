@@ -362,3 +362,33 @@ async def test_outgoing_headers_with_sentry(logs: LogCapture) -> None:
     assert seen["traceparent"] == f"00-{trace_id}-{span_id}-00"
     assert seen["X-Request-ID"] == "out-1"
     assert f"sentry-trace_id={trace_id}" in seen["baggage"]
+
+
+async def test_methods_sentry_does_not_continue_still_agree(logs: LogCapture) -> None:
+    """Once the stack relies on the Sentry middleware inside the app, a method that middleware
+    is configured not to trace (POST here) still gets one trace id in logs and event."""
+    from sentry_sdk.integrations.starlette import StarletteIntegration
+
+    try:  # the option exists from sentry-sdk 2.14; on 2.12 every method is traced anyway
+        integration = StarletteIntegration(http_methods_to_capture=("GET",))
+    except TypeError:
+        integration = StarletteIntegration()
+    transport = sentry_support.MemoryTransport()
+    sentry_support.init(transport, integrations=[integration])  # type: ignore[list-item]
+    app = build_stack(sentry_apps.starlette_app())
+    await call(app, http_scope(path="/neighbour"))  # learns about the inner middleware
+    assert app._inner_sentry.client is sentry_sdk.get_client()
+    for number in range(2):
+        scope = http_scope(
+            path="/returned-500", method="POST", headers=[(b"x-request-id", f"post-{number}".encode())]
+        )
+        await call(app, scope)
+    assert len(transport.events) == 2
+    for event in transport.events:
+        request_id = event["tags"]["request_id"]
+        lines = {line["trace_id"] for line in logs.lines() if line["request_id"] == request_id}
+        assert lines == {event["contexts"]["trace"]["trace_id"]}
+    assert (
+        transport.events[0]["contexts"]["trace"]["trace_id"]
+        != transport.events[1]["contexts"]["trace"]["trace_id"]
+    )
