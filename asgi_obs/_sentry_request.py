@@ -15,6 +15,7 @@ from sentry_sdk.utils import event_from_exception
 from . import _marks
 from ._types import Scope
 from .context import RequestState
+from .sentry import ensure_registered
 
 __all__ = ["InnerSentry", "RequestScope", "capture_failure", "request_scope", "trace_headers"]
 
@@ -148,8 +149,6 @@ class RequestScope:
         self._probe: Any = None
 
     def __enter__(self) -> None:
-        from .sentry import ensure_registered
-
         ensure_registered()
         state = self._state
         asgi_scope = self._asgi_scope

@@ -229,28 +229,33 @@ def init_sentry(**options: Any) -> bool:
 def request_scope(state: RequestState, asgi_scope: Scope, learned: Any) -> Any:
     """Context manager running one request in its own Sentry scope (see the context layer).
 
-    ``learned`` is the context layer's :class:`~asgi_obs._sentry_request.InnerSentry`.
+    ``learned`` is the context layer's record from :func:`new_inner_sentry`.
     """
-    from ._sentry_request import InnerSentry
-    from ._sentry_request import request_scope as scope_cm
-
-    if not isinstance(learned, InnerSentry):
-        raise TypeError("learned must be an InnerSentry (see new_inner_sentry())")
-    return scope_cm(state, asgi_scope, learned)
+    return _per_request().RequestScope(state, asgi_scope, learned)
 
 
 def new_inner_sentry() -> Any:
     """A fresh record of what a context layer learns about Sentry inside its app."""
-    from ._sentry_request import InnerSentry
+    return _per_request().InnerSentry()
 
-    return InnerSentry()
+
+_per_request_module: Any = None
+
+
+def _per_request() -> Any:
+    # asgi_obs._sentry_request imports sentry_sdk: only once the application has, and once.
+    global _per_request_module
+    if _per_request_module is None:
+        from . import _sentry_request
+
+        _per_request_module = _sentry_request
+    return _per_request_module
 
 
 def trace_headers() -> dict[str, str]:
     """Sentry's propagation headers for an outgoing call (see :func:`~asgi_obs.outgoing_headers`)."""
-    from ._sentry_request import trace_headers as headers
-
-    return headers()
+    headers: dict[str, str] = _per_request().trace_headers()
+    return headers
 
 
 def capture_failure(
@@ -262,6 +267,4 @@ def capture_failure(
     message: str,
 ) -> None:
     """Capture the event of one failure (called by :class:`~asgi_obs.ErrorMiddleware`)."""
-    from ._sentry_request import capture_failure as capture
-
-    capture(exc, state, scope=scope, status=status, message=message)
+    _per_request().capture_failure(exc, state, scope=scope, status=status, message=message)
