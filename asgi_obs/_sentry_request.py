@@ -15,6 +15,7 @@ from sentry_sdk.utils import event_from_exception
 from . import _marks
 from ._types import Scope
 from .context import RequestState
+from .request_info import route_template
 from .sentry import ensure_registered
 
 __all__ = ["InnerSentry", "RequestScope", "capture_failure", "request_scope", "trace_headers"]
@@ -241,8 +242,6 @@ def capture_failure(
         return
     if state is not None and state.sentry_events:
         return
-    from .access_log import route_template
-
     route = route_template(scope) or scope.get("path", "")
     method = "WEBSOCKET" if scope["type"] == "websocket" else scope.get("method", "GET")
     event = {

@@ -20,30 +20,11 @@ from .classify import SUCCESS as _SUCCESS
 from .classify import Classification, classify
 from .context import state_var
 from .redaction import DEFAULT_REDACTED_PARAMS, QueryRedactor
+from .request_info import USER_AGENT_MAX, frame_size, route_template
 
-__all__ = ["AccessLogMiddleware", "route_template"]
+__all__ = ["AccessLogMiddleware", "route_template"]  # route_template: re-exported
 
-_USER_AGENT_MAX = 512
 _BODY_EXTENSIONS = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
-
-
-def route_template(scope: Scope) -> str | None:
-    """Return the route template the framework matched (``/users/{user_id}``), else ``None``.
-
-    Starlette and FastAPI put the matched route object in ``scope["route"]``; under a ``Mount``
-    the mount's prefix (``root_path`` beyond the app's own) is prepended.
-    """
-    route = scope.get("route")
-    path = getattr(route, "path", None) if route is not None else None
-    if isinstance(path, str):
-        app_root = scope.get("app_root_path")
-        if isinstance(app_root, str):
-            root = scope.get("root_path") or ""
-            if len(root) > len(app_root) and root.startswith(app_root):
-                path = root[len(app_root) :] + path
-        return path
-    template = scope.get("path_template")
-    return template if isinstance(template, str) else None
 
 
 class AccessLogMiddleware:
@@ -120,7 +101,7 @@ class AccessLogMiddleware:
             user_agent = None
             for name, value in scope.get("headers") or ():
                 if name == b"user-agent":
-                    user_agent = value.decode("latin-1")[:_USER_AGENT_MAX]
+                    user_agent = value.decode("latin-1")[:USER_AGENT_MAX]
                     break
             record: dict[str, Any] = {
                 "method": method,
@@ -227,7 +208,7 @@ class AccessLogMiddleware:
             message_type = message["type"]
             if message_type == "websocket.receive":
                 messages_in += 1
-                bytes_in += _frame_size(message)
+                bytes_in += frame_size(message)
             elif message_type == "websocket.disconnect" and close_code is None:
                 close_code = message.get("code", 1005)
             return message
@@ -237,7 +218,7 @@ class AccessLogMiddleware:
             message_type = message["type"]
             if message_type == "websocket.send":
                 messages_out += 1
-                bytes_out += _frame_size(message)
+                bytes_out += frame_size(message)
             elif message_type == "websocket.accept":
                 status = 101
             elif message_type == "websocket.close":
@@ -276,13 +257,3 @@ class AccessLogMiddleware:
                     "response_bytes": bytes_out,
                 },
             )
-
-
-def _frame_size(message: Message) -> int:
-    data = message.get("bytes")
-    if data is not None:
-        return len(data)
-    text = message.get("text")
-    if text is None:
-        return 0
-    return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))

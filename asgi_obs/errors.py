@@ -9,12 +9,12 @@ framework turned into responses; it then still reports the 5xx the framework sen
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import sys
 
 from . import _marks, sentry
 from ._emit import emit_record, report_internal_error
+from ._responses import send_500
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .classify import classify, unwrap
 from .context import state_var
@@ -23,11 +23,6 @@ __all__ = ["ErrorMiddleware", "IncompleteResponseError"]
 
 _SERVER_ERROR = "Server error response"
 _BODY_EXTENSIONS = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
-_PLAIN_BODY = b"Internal Server Error"
-_PLAIN_HEADERS = [
-    (b"content-type", b"text/plain; charset=utf-8"),
-    (b"content-length", str(len(_PLAIN_BODY)).encode("ascii")),
-]
 
 
 class IncompleteResponseError(RuntimeError):
@@ -119,26 +114,8 @@ class ErrorMiddleware:
             report_internal_error("capturing a Sentry event", internal)
 
     async def _send_500(self, send: Send) -> None:
-        headers = _PLAIN_HEADERS
-        body = _PLAIN_BODY
-        if self._problem_json:
-            state = state_var.get()
-            problem = {
-                "type": "about:blank",
-                "title": "Internal Server Error",
-                "status": 500,
-                "request_id": state.request_id if state is not None else None,
-            }
-            body = json.dumps(problem).encode("utf-8")
-            headers = [
-                (b"content-type", b"application/problem+json"),
-                (b"content-length", str(len(body)).encode("ascii")),
-            ]
-        try:
-            await send({"type": "http.response.start", "status": 500, "headers": list(headers)})
-            await send({"type": "http.response.body", "body": body, "more_body": False})
-        except OSError:
-            return  # the client is gone: nobody is left to receive the 500
+        state = state_var.get()
+        await send_500(send, problem_json=self._problem_json, request_id=state.request_id if state else None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":  # HTTP is handled right here: one coroutine less per request

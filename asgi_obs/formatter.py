@@ -10,35 +10,19 @@ otherwise; either way non-ASCII stays UTF-8 and a value JSON cannot encode is re
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 import time
 from collections.abc import Callable
-from types import ModuleType
 from typing import Any
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 from ._emit import FAST_PATH_KEY
+from ._json import ORJSON, orjson_dumps, render_value, stringify
 
-__all__ = ["CustomJsonFormatter", "render_value"]
-
-try:
-    import orjson as _orjson_module
-except ImportError:  # pragma: no cover - exercised where orjson is not installed
-    _orjson: ModuleType | None = None
-else:
-    _orjson = _orjson_module
-
-
-def _no_orjson(*args: Any, **kwargs: Any) -> bytes:  # pragma: no cover - guarded by _fast
-    raise TypeError("orjson is not installed")
-
-
-_orjson_dumps: Callable[..., bytes] = _orjson.dumps if _orjson is not None else _no_orjson
-_OPT_NON_STR_KEYS: int = _orjson.OPT_NON_STR_KEYS if _orjson is not None else 0
+__all__ = ["CustomJsonFormatter", "render_value"]  # render_value: re-exported
 
 # Attributes every LogRecord has on this Python (taskName on 3.12+ ...), plus the ones
 # formatters add, plus uvicorn's ANSI-coloured duplicate of the message.
@@ -47,35 +31,6 @@ _STANDARD_ATTRS = frozenset(
     | set(RESERVED_ATTRS)
     | {"message", "asctime", "taskName", "request_id", "trace_id", "color_message"}
 )
-
-
-def render_value(obj: Any) -> Any:
-    """Render a value JSON cannot encode: ISO 8601 for dates and times, ``str()`` otherwise.
-
-    Never raises: an object whose ``__str__`` and ``__repr__`` both fail becomes
-    ``"<unrepresentable TypeName>"``.
-    """
-    if isinstance(obj, (dt.datetime, dt.date, dt.time)):
-        return obj.isoformat()
-    try:
-        return str(obj)
-    except Exception:  # noqa: BLE001 - rendering must not raise; fall back to repr
-        try:
-            return repr(obj)
-        except Exception:  # noqa: BLE001 - and then to the type's name
-            return f"<unrepresentable {type(obj).__name__}>"
-
-
-def _stringify(data: dict[str, Any]) -> dict[str, Any]:
-    # Last resort for a record JSON refused as a whole (circular reference, huge int with
-    # orjson ...): keep every key, render every non-scalar value as text.
-    safe: dict[str, Any] = {}
-    for key, value in data.items():
-        if value is None or isinstance(value, (bool, int, float, str)):
-            safe[str(key)] = value
-        else:
-            safe[str(key)] = render_value(value)
-    return safe
 
 
 class CustomJsonFormatter(JsonFormatter):
@@ -105,9 +60,9 @@ class CustomJsonFormatter(JsonFormatter):
     ) -> None:
         kwargs.setdefault("json_default", render_value)
         super().__init__(fmt, datefmt, style, validate, json_ensure_ascii=json_ensure_ascii, **kwargs)
-        if use_orjson and _orjson is None:
+        if use_orjson and ORJSON is None:
             raise ValueError("use_orjson=True but orjson is not installed (pip install orjson)")
-        self._orjson = _orjson if use_orjson is not False and not json_ensure_ascii else None
+        self._orjson = ORJSON if use_orjson is not False and not json_ensure_ascii else None
         self._skip = frozenset(self._skip_fields | _STANDARD_ATTRS)
         self._extra_required = tuple(f for f in self._required_fields if f not in _STANDARD_ATTRS)
         self._wants_asctime = "asctime" in self._required_fields
@@ -180,7 +135,7 @@ class CustomJsonFormatter(JsonFormatter):
             }
             data.update(marker[0])
             try:
-                return _orjson_dumps(data).decode()
+                return orjson_dumps(data).decode()
             except TypeError:  # a value orjson does not know natively (a bound object ...)
                 return self.jsonify_log_record(data)
         return self._format_any(record)
@@ -261,4 +216,4 @@ class CustomJsonFormatter(JsonFormatter):
                 text.encode("utf-8")  # a lone surrogate would fail later, in the stream
             return text
         except (TypeError, ValueError, RecursionError):
-            return json.dumps(_stringify(log_data), default=render_value, ensure_ascii=True)
+            return json.dumps(stringify(log_data), default=render_value, ensure_ascii=True)

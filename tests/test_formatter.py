@@ -153,7 +153,7 @@ def test_orjson_forced_without_orjson_is_a_clear_error(monkeypatch: pytest.Monke
     """Asking for orjson where it is missing fails at construction, with the fix in the text."""
     import asgi_obs.formatter as formatter_module
 
-    monkeypatch.setattr(formatter_module, "_orjson", None)
+    monkeypatch.setattr(formatter_module, "ORJSON", None)
     with pytest.raises(ValueError, match="pip install orjson"):
         CustomJsonFormatter(use_orjson=True)
     assert CustomJsonFormatter()._orjson is None  # and the default falls back silently

@@ -1,0 +1,40 @@
+"""What the records say about a request: its route template, user agent, WebSocket frames."""
+
+from __future__ import annotations
+
+from ._types import Message, Scope
+
+__all__ = ["USER_AGENT_MAX", "frame_size", "route_template"]
+
+#: A longer User-Agent is cut: it is logged on every request.
+USER_AGENT_MAX = 512
+
+
+def route_template(scope: Scope) -> str | None:
+    """Return the route template the framework matched (``/users/{user_id}``), else ``None``.
+
+    Starlette and FastAPI put the matched route object in ``scope["route"]``; under a ``Mount``
+    the mount's prefix (``root_path`` beyond the app's own) is prepended.
+    """
+    route = scope.get("route")
+    path = getattr(route, "path", None) if route is not None else None
+    if isinstance(path, str):
+        app_root = scope.get("app_root_path")
+        if isinstance(app_root, str):
+            root = scope.get("root_path") or ""
+            if len(root) > len(app_root) and root.startswith(app_root):
+                path = root[len(app_root) :] + path
+        return path
+    template = scope.get("path_template")
+    return template if isinstance(template, str) else None
+
+
+def frame_size(message: Message) -> int:
+    """Size of a WebSocket frame's payload: bytes, or text as UTF-8 (ASCII counted directly)."""
+    data = message.get("bytes")
+    if data is not None:
+        return len(data)
+    text = message.get("text")
+    if text is None:
+        return 0
+    return len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
