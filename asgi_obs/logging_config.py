@@ -50,13 +50,17 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """
 
     def handle(self, record: logging.LogRecord) -> Any:
-        result: Any = self.filter(record)
-        if isinstance(result, logging.LogRecord):  # Python 3.12+: a filter may swap the record
-            record = result
-        if result:
-            with self.lock:  # type: ignore[union-attr]
-                self.emit(record)
-        return result
+        # Handler.handle() with Filterer.filter() inlined (one call less per record); a filter
+        # may return a replacement record, as Python 3.12+ allows.
+        for flt in self.filters:
+            result = flt.filter(record) if hasattr(flt, "filter") else flt(record)
+            if not result:
+                return False
+            if isinstance(result, logging.LogRecord):
+                record = result
+        with self.lock:  # type: ignore[union-attr]
+            self.emit(record)
+        return record
 
     def emit(self, record: logging.LogRecord) -> None:
         try:

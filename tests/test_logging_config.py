@@ -145,3 +145,21 @@ def test_real_uvicorn_accepts_the_config() -> None:
     assert any(message.startswith("Uvicorn running on http://127.0.0.1") for _, message in messages)
     assert not [line for line in lines if line["logger"] == "uvicorn.access"]
     assert all(line["request_id"] is None for line in lines)
+
+
+def test_handler_filters_behave_like_logging() -> None:
+    """Filters added to the installed handler work as in logging: objects, plain callables, veto."""
+    capture = LogCapture()
+    handler = init_structured_logging(stream=capture.stream)
+    handler.addFilter(lambda record: record.levelno >= logging.WARNING)
+
+    class Tag(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            record.tagged = True
+            return True
+
+    handler.addFilter(Tag())
+    logging.getLogger("app").info("dropped")
+    logging.getLogger("app").warning("kept")
+    (line,) = capture.lines()
+    assert (line["message"], line["tagged"]) == ("kept", True)
