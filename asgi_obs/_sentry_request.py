@@ -18,7 +18,7 @@ from .context import RequestState
 from .request_info import route_template
 from .sentry import ensure_registered
 
-__all__ = ["InnerSentry", "RequestScope", "capture_failure", "request_scope", "trace_headers"]
+__all__ = ["RequestScope", "capture_failure", "request_scope", "trace_headers"]
 
 try:  # Sentry's own ASGI middleware marks the context it runs in (private, hence guarded).
     from sentry_sdk.integrations.asgi import _asgi_middleware_applied
@@ -95,64 +95,30 @@ def _hand_trace_downstream(asgi_scope: Scope, isolation: Any, state: RequestStat
     asgi_scope["headers"] = headers
 
 
-# Methods for which a Sentry ASGI middleware continues the incoming trace by default, on every
-# supported sentry-sdk (2.12 continues all; newer ones a configurable set that includes these).
-_CONTINUED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
-# A falsy value of Sentry's "middleware applied" flag that Sentry itself never sets: if it is
-# still there when the request ends, no Sentry ASGI middleware ran inside ours.
-_PROBE = ()
-
-
-class InnerSentry:
-    """What one context layer learned about its app: does a Sentry ASGI middleware run inside?
-
-    Starlette's and FastAPI's Sentry integrations wrap the app in ``SentryAsgiMiddleware``,
-    which forks its own isolation scope and continues the trace from the request headers. Once a
-    request showed that middleware at work, forking a second scope outside it is pure cost: for
-    later requests of the methods it continues, the layer only hands it the trace. If a request
-    shows it gone, the layer forks again.
-    """
-
-    __slots__ = ("client", "methods")
-
-    def __init__(self) -> None:
-        self.client: Any = None  # the Sentry client the observation holds for
-        self.methods: frozenset[str] = frozenset()
-
-    def seen(self, client: Any) -> None:
-        self.client = client
-        methods = _CONTINUED_METHODS
-        for name in ("fastapi", "starlette"):
-            configured = getattr(client.get_integration(name), "http_methods_to_capture", None)
-            if configured is not None:
-                methods = methods & {str(method).upper() for method in configured}
-        self.methods = methods
-
-
 class RequestScope:
     """Run a request in its own Sentry isolation scope, on the request's trace.
 
     Entered by the context layer *before* it sets the context variables (and left after it
     resets them): forks the isolation scope (or reuses the one Sentry's own ASGI middleware
-    forked outside us, or leaves it to the one inside, see :class:`InnerSentry`), clears the
-    breadcrumbs it inherited, continues the incoming trace or starts one with the request's new
-    trace id, and hands that trace to a Sentry middleware inside the app. Logs and events then
-    share one trace id.
+    forked outside us), clears the breadcrumbs it inherited, continues the incoming trace or
+    starts one with the request's new trace id, and hands that trace to a Sentry middleware
+    inside the app. Logs and events then share one trace id.
+
+    Always a scope of our own, even when a Sentry middleware inside the app forks another:
+    requests that never reach that middleware (a route beside it, a middleware answering by
+    itself) would otherwise run in the process-wide scope and share their breadcrumbs.
     """
 
-    __slots__ = ("_asgi_scope", "_fork", "_inner", "_probe", "_state")
+    __slots__ = ("_asgi_scope", "_fork", "_state")
 
-    def __init__(self, state: RequestState, asgi_scope: Scope, inner: InnerSentry) -> None:
+    def __init__(self, state: RequestState, asgi_scope: Scope) -> None:
         self._state = state
         self._asgi_scope = asgi_scope
-        self._inner = inner
         self._fork: Any = None
-        self._probe: Any = None
 
     def __enter__(self) -> None:
         ensure_registered()
         state = self._state
-        asgi_scope = self._asgi_scope
         if _outer_sentry_middleware():
             isolation = sentry_sdk.get_isolation_scope()
             span = _tracing_span()
@@ -160,48 +126,26 @@ class RequestScope:
                 state.trace_id = str(span.trace_id)
             else:  # it skipped the trace (HEAD, OPTIONS ...): continue it here
                 _continue_trace(isolation, state)
-            state.asgi_scope = asgi_scope
-            _hand_trace_downstream(asgi_scope, isolation, state)
-            return
-        if _asgi_middleware_applied is not None:
-            self._probe = _asgi_middleware_applied.set(_PROBE)
-        inner = self._inner
-        if (
-            inner.client is sentry_sdk.get_client()
-            and asgi_scope["type"] == "http"
-            and asgi_scope.get("method") in inner.methods
-        ):
-            # The Sentry middleware inside forks, clears and continues the trace we hand it.
-            state.asgi_scope = asgi_scope
-            _hand_trace_downstream(asgi_scope, None, state)
-            return
-        self._fork = sentry_sdk.isolation_scope()
-        isolation = self._fork.__enter__()
-        isolation.clear_breadcrumbs()
-        if _tracing_span() is not None:
-            # The forked current scope inherits whatever span was current when the server
-            # started the request (sentry-sdk 2.12 leaves a lifespan span there): not ours.
-            sentry_sdk.get_current_scope().span = None
-        _continue_trace(isolation, state)
-        state.asgi_scope = asgi_scope
-        _hand_trace_downstream(asgi_scope, isolation, state)
+        else:
+            self._fork = sentry_sdk.isolation_scope()
+            isolation = self._fork.__enter__()
+            isolation.clear_breadcrumbs()
+            if _tracing_span() is not None:
+                # The forked current scope inherits whatever span was current when the server
+                # started the request (sentry-sdk 2.12 leaves a lifespan span there): not ours.
+                sentry_sdk.get_current_scope().span = None
+            _continue_trace(isolation, state)
+        state.asgi_scope = self._asgi_scope
+        _hand_trace_downstream(self._asgi_scope, isolation, state)
 
     def __exit__(self, *exc_info: Any) -> None:
-        if self._probe is not None and _asgi_middleware_applied is not None:
-            inner_ran = _asgi_middleware_applied.get(_PROBE) is not _PROBE
-            _asgi_middleware_applied.reset(self._probe)
-            if inner_ran:
-                if self._inner.client is not sentry_sdk.get_client():
-                    self._inner.seen(sentry_sdk.get_client())
-            else:
-                self._inner.client = None  # nothing inside (any more): fork from now on
         if self._fork is not None:
             self._fork.__exit__(*exc_info)
 
 
-def request_scope(state: RequestState, asgi_scope: Scope, inner: InnerSentry) -> RequestScope:
+def request_scope(state: RequestState, asgi_scope: Scope) -> RequestScope:
     """The :class:`RequestScope` of one request."""
-    return RequestScope(state, asgi_scope, inner)
+    return RequestScope(state, asgi_scope)
 
 
 def trace_headers() -> dict[str, str]:

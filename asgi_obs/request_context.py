@@ -69,17 +69,10 @@ class RequestContextMiddleware:
         self.app = app
         self._header = header.lower().encode("ascii")
         self._header_display = header
-        self._inner_sentry: object | None = None
         self._wanted_headers = frozenset({self._header, b"sentry-trace", b"traceparent", b"baggage"})
         self._trust_incoming = trust_incoming
         self._generator = generator
         self._validator = validator or valid_request_id
-
-    def _inner_sentry_for(self) -> object:
-        # Per app, not per request: whether a Sentry middleware runs inside this layer's app.
-        if self._inner_sentry is None:
-            self._inner_sentry = sentry.new_inner_sentry()
-        return self._inner_sentry
 
     def _incoming_request_id(self, raw: bytes | None) -> str | None:
         if raw is None:
@@ -153,9 +146,7 @@ class RequestContextMiddleware:
         # variables are set, left after they are reset (by hand: one coroutine frame less per
         # request than a `with` around a helper coroutine).
         sentry_scope = (
-            sentry.request_scope(state, scope, self._inner_sentry_for())
-            if "sentry_sdk" in _modules and sentry.is_active()
-            else None
+            sentry.request_scope(state, scope) if "sentry_sdk" in _modules and sentry.is_active() else None
         )
         if sentry_scope is not None:
             sentry_scope.__enter__()

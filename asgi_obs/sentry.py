@@ -226,17 +226,9 @@ def init_sentry(**options: Any) -> bool:
     return True
 
 
-def request_scope(state: RequestState, asgi_scope: Scope, learned: Any) -> Any:
-    """Context manager running one request in its own Sentry scope (see the context layer).
-
-    ``learned`` is the context layer's record from :func:`new_inner_sentry`.
-    """
-    return _per_request().RequestScope(state, asgi_scope, learned)
-
-
-def new_inner_sentry() -> Any:
-    """A fresh record of what a context layer learns about Sentry inside its app."""
-    return _per_request().InnerSentry()
+def request_scope(state: RequestState, asgi_scope: Scope) -> Any:
+    """Context manager running one request in its own Sentry scope (see the context layer)."""
+    return _per_request().RequestScope(state, asgi_scope)
 
 
 _per_request_module: Any = None
