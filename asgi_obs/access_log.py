@@ -17,7 +17,7 @@ from ._types import ASGIApp, Message, Receive, Scope, Send
 from .classify import CLIENT_ERROR as _CLIENT_ERROR
 from .classify import SERVER_ERROR as _SERVER_ERROR
 from .classify import SUCCESS as _SUCCESS
-from .classify import Classification, classify
+from .classify import Classification, classify, task_cancelling
 from .context import state_var
 from .redaction import DEFAULT_REDACTED_PARAMS, QueryRedactor
 from .request_info import USER_AGENT_MAX, frame_size, route_template
@@ -154,8 +154,9 @@ class AccessLogMiddleware:
                 response_bytes += len(message.get("body", b""))
                 last = not message.get("more_body", False)
             elif message_type == "http.response.start":
-                status = message["status"]
-                started = True
+                if not started:  # a second start is the server's to refuse, not a new status
+                    status = message["status"]
+                    started = True
                 last = False
             else:  # http.response.pathsend / zerocopysend / trailers / extensions
                 last = message_type in _BODY_EXTENSIONS and not message.get("more_body", False)
@@ -169,10 +170,15 @@ class AccessLogMiddleware:
                 # The request is complete now: the record is written before anything the app
                 # does afterwards (background tasks), and times the response, not them.
                 completed = True
+                if disconnected:  # the client left first (a framework may still answer it)
+                    verdict, sent = classify(status, None, disconnected=True), 499
+                else:
+                    verdict = _SERVER_ERROR if status >= 500 else _CLIENT_ERROR if status >= 400 else _SUCCESS
+                    sent = status
                 self._write(
                     scope,
-                    status,
-                    _SERVER_ERROR if status >= 500 else _CLIENT_ERROR if status >= 400 else _SUCCESS,
+                    sent,
+                    verdict,
                     time.perf_counter_ns() - start,
                     {"request_bytes": request_bytes, "response_bytes": response_bytes},
                 )
@@ -185,8 +191,9 @@ class AccessLogMiddleware:
             raise
         finally:
             if not completed:
+                gone = disconnected or (failure is None and task_cancelling())
                 verdict = classify(
-                    status or None, failure, started=started, completed=False, disconnected=disconnected
+                    status or None, failure, started=started, completed=False, disconnected=gone
                 )
                 self._write(
                     scope,

@@ -13,7 +13,7 @@ from typing import Literal
 
 from ._compat import group_members
 
-__all__ = ["Classification", "Outcome", "by_status", "classify", "is_disconnect", "unwrap"]
+__all__ = ["Classification", "Outcome", "by_status", "classify", "is_disconnect", "task_cancelling", "unwrap"]
 
 Outcome = Literal["success", "client_error", "server_error", "aborted", "disconnect"]
 
@@ -71,6 +71,21 @@ def is_disconnect(exc: BaseException) -> bool:
     if isinstance(exc, asyncio.CancelledError):
         return True
     return any((cls.__module__, cls.__name__) in _DISCONNECT_TYPES for cls in type(exc).__mro__)
+
+
+def task_cancelling() -> bool:
+    """Tell whether the current task is being cancelled (Python 3.11+; ``False`` before).
+
+    An app that swallowed a ``CancelledError`` returns normally while its task is being
+    cancelled: the request ended by cancellation (a client gone, a server shutting down), not
+    by a bug of the app's.
+    """
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        return False
+    cancelling = getattr(task, "cancelling", None)
+    return bool(cancelling()) if cancelling is not None else False
 
 
 def by_status(status: int) -> Classification:

@@ -16,7 +16,7 @@ from . import _marks, sentry
 from ._emit import emit_record, report_internal_error
 from ._responses import send_500
 from ._types import ASGIApp, Message, Receive, Scope, Send
-from .classify import classify, unwrap
+from .classify import classify, is_disconnect, task_cancelling, unwrap
 from .context import state_var
 
 __all__ = ["ErrorMiddleware", "IncompleteResponseError"]
@@ -103,9 +103,17 @@ class ErrorMiddleware:
         except Exception as internal:  # noqa: BLE001 - reporting must never fail the request
             report_internal_error("writing the error record", internal)
 
-    def _capture(self, scope: Scope, message: str, status: int | None, exc: BaseException | None) -> None:
+    def _capture(
+        self,
+        scope: Scope,
+        message: str,
+        status: int | None,
+        exc: BaseException | None,
+        *,
+        is_5xx: bool = False,
+    ) -> None:
         """Capture the failure's Sentry event (a message event when there is no exception)."""
-        if exc is None and not self._capture_5xx:
+        if exc is None and is_5xx and not self._capture_5xx:
             return
         try:
             if _sentry_active():
@@ -126,12 +134,12 @@ class ErrorMiddleware:
             return
         status = 0
         started = completed = disconnected = False
-        # The exception being handled when a 5xx started (its error record is written then).
-        reported_exc: BaseException | None = None
-        reported = False
-        # That 5xx's Sentry capture, held until the response is delivered: capturing costs
-        # milliseconds the client should not wait for.
+        # A 5xx the app is sending: (status, the exception being handled when it started). Its
+        # error record is written as its last byte goes out, its Sentry event once delivered;
+        # an exception or an early return before that takes its place: one failure, one report.
         pending: tuple[int, BaseException | None] | None = None
+        reported = False  # the pending 5xx was written: ``reported_exc`` is then already logged
+        reported_exc: BaseException | None = None
 
         async def watch_receive() -> Message:
             nonlocal disconnected
@@ -141,48 +149,54 @@ class ErrorMiddleware:
             return message
 
         async def watch_send(message: Message) -> None:
-            nonlocal status, started, completed, reported, reported_exc, pending
+            nonlocal status, started, completed, disconnected, pending, reported, reported_exc
             message_type = message["type"]
+            last = False
             if message_type == "http.response.start":
-                status = message["status"]
-                started = True
-                if status >= 500 and classify(status).is_failure:
-                    # Inside the app's call: sys.exc_info() is what the framework is handling.
-                    reported_exc = sys.exc_info()[1]
-                    reported = True
-                    self._log(scope, _SERVER_ERROR, status, reported_exc)
-                    pending = (status, reported_exc)
+                if not started:  # a second start is the server's to refuse, not a new status
+                    status = message["status"]
+                    started = True
+                    if status >= 500:
+                        # Inside the app's call: sys.exc_info() is what the framework handles.
+                        handled = sys.exc_info()[1]
+                        handled = unwrap(handled) if handled is not None else None
+                        # A framework's 500 for a client that left (Starlette turns
+                        # ClientDisconnect into one) is not a failure of ours.
+                        if not (disconnected or (handled is not None and is_disconnect(handled))):
+                            pending = (status, handled)
+            elif message_type == "http.response.body" or message_type in _BODY_EXTENSIONS:
+                last = not message.get("more_body", False) and not completed
+                if last and pending is not None:
+                    reported, reported_exc = True, pending[1]
+                    self._log(scope, _SERVER_ERROR, *pending)  # before its last byte leaves
+            try:
                 await send(message)
-                return
-            await send(message)
-            if (message_type == "http.response.body" or message_type in _BODY_EXTENSIONS) and not message.get(
-                "more_body", False
-            ):
+            except OSError:  # the server could not write: the client is gone
+                disconnected = True
+                raise
+            if last:
                 completed = True
                 if pending is not None:
-                    # Delivered; and still inside the app's call, so in the request's Sentry
-                    # scope with its breadcrumbs.
-                    self._capture(scope, _SERVER_ERROR, *pending)
+                    # Delivered, and still inside the app's call: in the request's Sentry scope.
+                    self._capture(scope, _SERVER_ERROR, *pending, is_5xx=True)
                     pending = None
 
         try:
             await self.app(scope, watch_receive, watch_send)
         except BaseException as exc:
+            inner = unwrap(exc)
             verdict = classify(
                 status or None, exc, started=started, completed=completed, disconnected=disconnected
             )
-            inner = unwrap(exc)
             if verdict.outcome == "disconnect":
-                if pending is not None:
-                    self._capture(scope, _SERVER_ERROR, *pending)  # the 5xx was real all the same
                 if isinstance(inner, asyncio.CancelledError) or not isinstance(exc, Exception):
                     raise
                 # The client left (ClientDisconnect, a failed write): nothing to report, and
                 # re-raising would only make the server log it as an error.
                 return
-            if reported and inner is reported_exc:
-                message = _SERVER_ERROR  # the framework's own 500, re-raised: already logged
-            else:
+            pending = None  # an exception takes the place of a 5xx still being sent
+            already = reported and inner is reported_exc  # a framework's 500, re-raised
+            if not already:
                 if not started:
                     message = "Unhandled exception"
                 elif not completed:
@@ -190,24 +204,20 @@ class ErrorMiddleware:
                 else:
                     message = "Exception after the response completed"
                 self._log(scope, message, status or 500, inner)
-                if pending is not None and pending[1] is None:
-                    pending = None  # an exception beats a message event for the same request
             if not started:
                 await self._send_500(send)
-            if pending is not None:
-                self._capture(scope, _SERVER_ERROR, *pending)
-            if not (reported and inner is reported_exc):
+            if not already:
                 self._capture(scope, message, status or 500, inner)
             if started and not completed:
                 raise
             return
-        if pending is not None:
-            self._capture(scope, _SERVER_ERROR, *pending)  # the app returned mid-response
-        if not started and not disconnected:
+        if disconnected or task_cancelling():
+            return  # the client left, or the server cancelled the request: nothing failed
+        if not started:
             self._log(scope, "App returned without starting a response", 500, None)
             await self._send_500(send)
             self._capture(scope, "App returned without starting a response", 500, None)
-        elif started and not completed and not disconnected:
+        elif not completed:
             error = IncompleteResponseError("the app returned without completing the response")
             self._log(scope, "App returned without completing the response", status, error)
             self._capture(scope, "App returned without completing the response", status, error)

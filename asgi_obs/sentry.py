@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _marks
 from ._types import Scope
+from .classify import is_disconnect
 from .context import RequestState, state_var
 
 __all__ = [
@@ -97,6 +98,8 @@ def event_processor(event: Event, hint: Hint | None) -> Event | None:
     if isinstance(exc, BaseException):
         if _marks.reported_in(exc, state):
             return None
+        if state is not None and is_disconnect(exc):
+            return None  # a client that left (a framework's integration may report it): no failure
         _marks.mark_reported(exc, state)
     if state is not None:
         state.sentry_events += 1

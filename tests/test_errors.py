@@ -272,3 +272,107 @@ async def test_options_validated_eagerly() -> None:
     """Invalid options fail at construction with ValueError."""
     with pytest.raises(ValueError):
         ErrorMiddleware(raw_app, problem_json="yes")  # type: ignore[arg-type]
+
+
+async def test_client_gone_before_the_body_is_read(logs: LogCapture) -> None:
+    """Starlette turns a ClientDisconnect from request.body() into its own 500: still a
+    disconnect (499, no error record), not a server failure."""
+
+    async def upload(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(len(await request.body())))
+
+    app = build_stack(Starlette(routes=[Route("/upload", upload, methods=["POST"])]))
+    result = await call(
+        app, http_scope(path="/upload", method="POST"), incoming=[{"type": "http.disconnect"}]
+    )
+    assert result.exc is None
+    assert logs.errors() == []
+    (access,) = logs.access()
+    assert (access["status"], access["outcome"]) == (499, "disconnect")
+
+
+async def test_exception_group_member_reported_once(logs: LogCapture) -> None:
+    """An anyio task group failing with one exception: one error record, one traceback."""
+    import anyio
+
+    async def fanout(request: Request) -> PlainTextResponse:
+        async def worker() -> None:
+            raise KeyError("missing")
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(worker)
+        return PlainTextResponse("unreachable")
+
+    app = build_stack(Starlette(routes=[Route("/fanout", fanout)]))
+    result = await call(app, http_scope(path="/fanout"))
+    assert result.status == 500
+    (error,) = logs.errors()
+    assert error["error_type"] == "KeyError"
+    assert logs.raw.count("Traceback (most recent call last)") >= 1
+    assert len([line for line in logs.lines() if "exc_info" in line]) == 1
+
+
+async def test_server_write_failure_is_a_disconnect(logs: LogCapture) -> None:
+    """A server whose send raises OSError mid-stream (the client reset the connection): 499,
+    no error record, nothing re-raised to the server."""
+
+    async def stream(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(3):
+            await send({"type": "http.response.body", "body": b"chunk", "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def reset_after_start(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            raise ConnectionResetError("peer reset")
+
+    result = await call(build_stack(stream), on_send=reset_after_start)
+    assert result.exc is None
+    assert logs.errors() == []
+    (access,) = logs.access()
+    assert (access["status"], access["outcome"]) == (499, "disconnect")
+
+
+# A 5xx that then fails mid-body is one failure: one record, about what finally happened.
+@pytest.mark.parametrize("ending", ["raises", "returns"])
+async def test_5xx_then_failure_is_one_failure(logs: LogCapture, ending: str) -> None:
+    """5xx started, then an exception (or an early return) mid-body: one error record."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 502, "headers": []})
+        await send({"type": "http.response.body", "body": b"<html>", "more_body": True})
+        if ending == "raises":
+            raise RuntimeError("template crashed")
+
+    result = await call(build_stack(app))
+    assert result.exc is not None  # mid-response: the server must abort the connection
+    (error,) = logs.errors()
+    expected = "RuntimeError" if ending == "raises" else "IncompleteResponseError"
+    assert (error["error_type"], error["status"]) == (expected, 502)
+    (access,) = logs.access()
+    assert (access["status"], access["outcome"]) == (502, "aborted")
+
+
+async def test_swallowed_cancellation_is_not_a_failure(logs: LogCapture) -> None:
+    """An app that swallows CancelledError and returns: no error record, 499 (Python 3.11+, where
+    a task knows it is being cancelled; on 3.10 it looks like an app that sent nothing: a 500)."""
+    import sys
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            return  # cleanup, cancellation swallowed
+
+    task = asyncio.create_task(call(build_stack(app)))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    result = await task
+    (access,) = logs.access()
+    if sys.version_info >= (3, 11):
+        assert result.sent == []
+        assert logs.errors() == []
+        assert (access["status"], access["outcome"]) == (499, "disconnect")
+    else:  # documented limitation of Python 3.10
+        assert [line["message"] for line in logs.errors()] == ["App returned without starting a response"]
+        assert (access["status"], access["outcome"]) == (500, "server_error")

@@ -423,3 +423,23 @@ async def test_routes_beside_a_sentry_instrumented_app_keep_their_own_scope(logs
             c["data"]["marker"] for c in event["breadcrumbs"]["values"] if c.get("message") == "raw handling"
         ]
         assert markers == [access["path"]]
+
+
+async def test_client_disconnect_is_no_event(logs: LogCapture) -> None:
+    """A client gone before Starlette read the body: Sentry's integration reports the
+    ClientDisconnect, asgi_obs drops it (no failure), and there is no error record."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    transport = sentry_support.MemoryTransport()
+    sentry_support.init(transport)
+
+    async def upload(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(len(await request.body())))
+
+    app = build_stack(Starlette(routes=[Route("/upload", upload, methods=["POST"])]))
+    await call(app, http_scope(path="/upload", method="POST"), incoming=[{"type": "http.disconnect"}])
+    assert transport.events == []
+    assert logs.errors() == []
