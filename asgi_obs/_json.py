@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -42,13 +43,19 @@ def render_value(obj: Any) -> Any:
 
 
 def stringify(data: dict[str, Any]) -> dict[str, Any]:
-    """Last resort for a record JSON refused as a whole: scalars kept, the rest as text."""
-    # Last resort for a record JSON refused as a whole (circular reference, huge int with
-    # orjson ...): keep every key, render every non-scalar value as text.
+    """Last resort for a record JSON refused as a whole: scalars kept, the rest as text.
+
+    A circular reference, an int beyond 64 bits with orjson, NaN or Infinity with the stdlib:
+    every key is kept, every value becomes something JSON accepts (non-finite floats ``null``,
+    as orjson writes them).
+    """
     safe: dict[str, Any] = {}
     for key, value in data.items():
-        if value is None or isinstance(value, (bool, int, float, str)):
+        if isinstance(value, float) and not math.isfinite(value):
+            safe[str(key)] = None
+        elif value is None or isinstance(value, (bool, int, float, str)):
             safe[str(key)] = value
         else:
-            safe[str(key)] = render_value(value)
+            text = render_value(value)
+            safe[str(key)] = text if isinstance(text, str) else str(text)
     return safe

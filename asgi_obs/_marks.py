@@ -2,9 +2,9 @@
 
 Two independent markers:
 
-* *logged*: the exception was written to the log **with its traceback** (by the app's
-  ``logger.exception``, by the error layer, ...). The error layer then does not repeat the
-  traceback, and the server's own "Exception in ASGI application" line is dropped.
+* *logged*: the exception was written to the log **with its traceback** during a given request
+  (by the app's ``logger.exception``, by the error layer, ...). The error layer then does not
+  repeat the traceback, and the server's own "Exception in ASGI application" line is dropped.
 * *reported*: a Sentry event was kept for the exception (or an exception of its
   ``__cause__``/``__context__`` chain) during a given request. Later events of the same request
   for it are dropped, whichever path produced them.
@@ -52,14 +52,21 @@ def _set(exc: BaseException, name: str, value: object) -> None:
         setattr(exc, name, value)
 
 
-def mark_logged(exc: BaseException) -> None:
-    """Record that ``exc`` was written to the log with its traceback."""
-    _set(exc, _LOGGED, True)
+def mark_logged(exc: BaseException, state: RequestState | None) -> None:
+    """Record that ``exc`` was written to the log with its traceback during ``state``."""
+    _set(exc, _LOGGED, state if state is not None else True)
 
 
-def is_logged(exc: BaseException) -> bool:
-    """Tell whether ``exc`` itself was already written to the log with its traceback."""
-    return getattr(exc, _LOGGED, False) is True
+def _seen(marker: object, state: RequestState | None) -> bool:
+    # Inside a request only that request's marks count: an exception object shared between
+    # requests (a cached failure, a failed startup task) is news to every other request.
+    # Outside one (the server logging after the request unwound) any mark counts.
+    return marker is not None and (state is None or marker is state)
+
+
+def is_logged(exc: BaseException, state: RequestState | None) -> bool:
+    """Tell whether ``exc`` itself was already written with its traceback, seen from ``state``."""
+    return _seen(getattr(exc, _LOGGED, None), state)
 
 
 def mark_reported(exc: BaseException, state: RequestState | None) -> None:
@@ -69,15 +76,5 @@ def mark_reported(exc: BaseException, state: RequestState | None) -> None:
 
 
 def reported_in(exc: BaseException, state: RequestState | None) -> bool:
-    """Tell whether ``exc`` or its chain was already reported, from ``state``'s point of view.
-
-    Outside a request (``state is None``) any earlier report counts: that is the server
-    logging, after the request unwound, an exception the request already reported.
-    """
-    for item in iter_chain(exc):
-        marker = getattr(item, _REPORTED, None)
-        if marker is None:
-            continue
-        if state is None or marker is state or marker is True:
-            return True
-    return False
+    """Tell whether ``exc`` or its chain was already reported, seen from ``state``."""
+    return any(_seen(getattr(item, _REPORTED, None), state) for item in iter_chain(exc))

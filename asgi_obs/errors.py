@@ -93,13 +93,13 @@ class ErrorMiddleware:
             if exc is not None:
                 fields["error_type"] = type(exc).__qualname__
                 fields["error_message"] = _safe_str(exc)
-                if _marks.is_logged(exc):
+                if _marks.is_logged(exc, state_var.get()):
                     fields["traceback_logged"] = "earlier in this request"
                 else:
                     traceback = exc
             emit_record(self._logger, logging.ERROR, message, fields, traceback)
             if exc is not None:
-                _marks.mark_logged(exc)
+                _marks.mark_logged(exc, state_var.get())
         except Exception as internal:  # noqa: BLE001 - reporting must never fail the request
             report_internal_error("writing the error record", internal)
 

@@ -66,7 +66,7 @@ class ContextFilter(logging.Filter):
                     attrs.setdefault(key, value)
             exc_info = record.exc_info
             if exc_info and isinstance(exc_info, tuple) and exc_info[1] is not None:
-                _marks.mark_logged(exc_info[1])
+                _marks.mark_logged(exc_info[1], state)
         except Exception:  # noqa: BLE001 - a filter that raises would lose the line
             return True
         return True
@@ -111,7 +111,7 @@ class ServerDuplicateFilter(logging.Filter):
         exc_info = record.exc_info
         if exc_info and isinstance(exc_info, tuple):
             exc = exc_info[1]
-            return not (exc is not None and _marks.is_logged(exc))
+            return not (exc is not None and _marks.is_logged(exc, state_var.get()))
         msg = record.msg
         return not (record.levelno < logging.WARNING and type(msg) is str and msg in _UVICORN_WEBSOCKET_LINES)
 

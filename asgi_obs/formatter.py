@@ -19,7 +19,7 @@ from typing import Any
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
-from ._emit import FAST_PATH_KEY
+from ._emit import FAST_PATH_KEY, LayerRecord
 from ._json import ORJSON, orjson_dumps, render_value, stringify
 
 __all__ = ["CustomJsonFormatter", "render_value"]  # render_value: re-exported
@@ -108,7 +108,7 @@ class CustomJsonFormatter(JsonFormatter):
 
     def format(self, record: logging.LogRecord) -> str:
         attrs = record.__dict__
-        marker = attrs.get(FAST_PATH_KEY)
+        marker = attrs.get(FAST_PATH_KEY) if type(record) is LayerRecord else None
         if (
             marker is not None
             and self._fast
@@ -165,7 +165,9 @@ class CustomJsonFormatter(JsonFormatter):
             data["asctime"] = self.formatTime(record, self.datefmt)
         for field in self._extra_required:
             data[field] = attrs.get(field)
-        marker = attrs.get(FAST_PATH_KEY)
+        # Only a LayerRecord drops its marker when an attribute is written (a plain LogRecord
+        # rebuilt from its __dict__, by makeLogRecord for instance, would keep a stale one).
+        marker = attrs.get(FAST_PATH_KEY) if type(record) is LayerRecord else None
         if marker is not None and len(attrs) == marker[1] + 1 + ("request_id" in attrs) + (
             "trace_id" in attrs
         ):
@@ -211,7 +213,8 @@ class CustomJsonFormatter(JsonFormatter):
                 # e.g. a lone surrogate or an int beyond 64 bits: the stdlib copes below
                 default = self.json_default or render_value
         try:
-            text = json.dumps(log_data, default=default, ensure_ascii=self.json_ensure_ascii)
+            # allow_nan=False: NaN/Infinity are not JSON; they fail here and are rendered below.
+            text = json.dumps(log_data, default=default, ensure_ascii=self.json_ensure_ascii, allow_nan=False)
             if not text.isascii():
                 text.encode("utf-8")  # a lone surrogate would fail later, in the stream
             return text

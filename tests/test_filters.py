@@ -97,7 +97,7 @@ def test_server_duplicate_dropped_only_when_logged() -> None:
     """uvicorn's 'Exception in ASGI application' goes only for an exception already logged."""
     dedupe = ServerDuplicateFilter()
     logged, fresh = RuntimeError("logged"), RuntimeError("fresh")
-    mark_logged(logged)
+    mark_logged(logged, None)
 
     def server_record(exc: BaseException, name: str = "uvicorn.error") -> logging.LogRecord:
         record = _record(name, logging.ERROR, "Exception in ASGI application\n")

@@ -157,3 +157,27 @@ def test_orjson_forced_without_orjson_is_a_clear_error(monkeypatch: pytest.Monke
     with pytest.raises(ValueError, match="pip install orjson"):
         CustomJsonFormatter(use_orjson=True)
     assert CustomJsonFormatter()._orjson is None  # and the default falls back silently
+
+
+@pytest.mark.parametrize("use_orjson", ENCODERS)
+def test_nan_and_infinity_stay_valid_json(use_orjson: bool) -> None:
+    """NaN and Infinity are not JSON: both encoders write null (the line stays parseable)."""
+    logger, stream = _logger(use_orjson=use_orjson)
+    logger.info("ratio", extra={"ratio": float("nan"), "limit": float("inf"), "ok": 1.5})
+    (line,) = _lines(stream)
+    assert (line["ratio"], line["limit"], line["ok"]) == (None, None, 1.5)
+
+
+def test_rebuilt_record_is_formatted_from_its_attributes() -> None:
+    """A plain LogRecord rebuilt from an access record's __dict__ (logging.makeLogRecord, the
+    SocketHandler receiving side) shows its current attributes, not the fields it was built from."""
+    from asgi_obs._emit import FAST_PATH_KEY, _new_record
+
+    original = _new_record("asgi_obs.access", logging.INFO, "GET /users/5 200", None)
+    fields = {"path": "/users/5", "status": 200}
+    original.__dict__.update(fields)
+    original.__dict__[FAST_PATH_KEY] = (fields, len(original.__dict__) + 1)
+    rebuilt = logging.makeLogRecord(original.__dict__)
+    rebuilt.path = "/users/[id]"  # type: ignore[attr-defined]
+    line = json.loads(CustomJsonFormatter().format(rebuilt))
+    assert (line["path"], line["status"]) == ("/users/[id]", 200)

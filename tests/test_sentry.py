@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import subprocess
@@ -443,3 +444,32 @@ async def test_client_disconnect_is_no_event(logs: LogCapture) -> None:
     await call(app, http_scope(path="/upload", method="POST"), incoming=[{"type": "http.disconnect"}])
     assert transport.events == []
     assert logs.errors() == []
+
+
+async def test_exception_shared_between_requests_is_reported_for_each(logs: LogCapture) -> None:
+    """One exception object re-raised by several requests (a failed startup task every request
+    awaits), logged once at startup: each request still gets its traceback and its event.
+    (Sentry's own DedupeIntegration, off here, would drop the repeats of one exception object.)"""
+    transport = sentry_support.MemoryTransport()
+    sentry_support.init(transport, dedupe=False)
+    asgi_obs.sentry.ensure_registered()
+
+    async def warm_up() -> None:
+        raise ConnectionError("cache cluster unreachable")
+
+    failed = asyncio.ensure_future(warm_up())
+    with contextlib.suppress(ConnectionError):
+        await failed
+    log.error("warm-up failed", exc_info=failed.exception())  # outside any request: one event
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await failed  # re-raises the same exception object
+
+    stacked = build_stack(app)
+    for number in range(2):
+        await call(stacked, http_scope(headers=[(b"x-request-id", f"shared-{number}".encode())]))
+    errors = logs.errors()
+    assert [line["request_id"] for line in errors] == ["shared-0", "shared-1"]
+    assert all("exc_info" in line for line in errors)
+    tagged = [event.get("tags", {}).get("request_id") for event in transport.events]
+    assert tagged == [None, "shared-0", "shared-1"]
