@@ -135,7 +135,6 @@ class RequestScope:
                 # started the request (sentry-sdk 2.12 leaves a lifespan span there): not ours.
                 sentry_sdk.get_current_scope().span = None
             _continue_trace(isolation, state)
-        state.asgi_scope = self._asgi_scope
         _hand_trace_downstream(self._asgi_scope, isolation, state)
 
     def __exit__(self, *exc_info: Any) -> None:
@@ -184,7 +183,7 @@ def capture_failure(
         )
         sentry_sdk.capture_event(event, hint=hint)
         return
-    if state is not None and state.sentry_events:
+    if state is not None and state.sentry_failures:  # the failure already has its event
         return
     route = route_template(scope) or scope.get("path", "")
     method = "WEBSOCKET" if scope["type"] == "websocket" else scope.get("method", "GET")

@@ -48,10 +48,12 @@ class RequestState:
         "baggage",
         "fields",
         "id_header",
+        "layers",
         "parent_span_id",
         "request_id",
         "sampled",
         "sentry_events",
+        "sentry_failures",
         "trace_id",
     )
 
@@ -76,9 +78,15 @@ class RequestState:
         self.baggage = baggage
         #: Fields attached with :func:`bind`; added to every later record of the request.
         self.fields: dict[str, Any] = {}
-        #: Sentry events kept for this request (counted by asgi_obs' event processor).
+        #: Sentry events kept for this request, and how many carried an exception (counted by
+        #: asgi_obs' event processor).
         self.sentry_events = 0
-        #: The ASGI scope, kept only while Sentry is active (to describe the request in events).
+        self.sentry_failures = 0
+        #: Which asgi_obs layers already handle this request (bits, see the layers): a nested
+        #: stack (a sub-app with its own build_stack) passes through instead of doing it twice.
+        self.layers = 0
+        #: The request's ASGI scope (to recognise a nested stack, and to describe the request in
+        #: Sentry events).
         self.asgi_scope: MutableMapping[str, Any] | None = None
         #: The request-id header name, as the context layer was configured (for outgoing calls).
         self.id_header = "X-Request-ID"
@@ -96,6 +104,11 @@ class RequestState:
     def __repr__(self) -> str:
         return f"RequestState(request_id={self.request_id!r}, trace_id={self.trace_id!r})"
 
+
+# RequestState.layers bits: which layers already handle the request.
+CONTEXT_LAYER = 1
+ACCESS_LAYER = 2
+ERROR_LAYER = 4
 
 state_var: ContextVar[RequestState | None] = ContextVar("asgi_obs.state", default=None)
 """The current request's :class:`RequestState`; ``None`` outside a request."""
@@ -120,7 +133,7 @@ def current_state() -> RequestState | None:
 # (``msg``, ``args`` ... would even change the rendered message) or the ids the filter adds.
 _RESERVED_FIELDS = frozenset(
     vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
-    | {"message", "asctime", "taskName", "request_id", "trace_id", "exc_info", "stack_info"}
+    | {"message", "asctime", "taskName", "request_id", "trace_id", "exc_info", "stack_info", "color_message"}
 )
 
 
@@ -137,9 +150,11 @@ def bind(**fields: Any) -> bool:
     shared with scripts and jobs keeps working).
 
     Raises ``ValueError`` for a name that would clobber a standard ``LogRecord`` attribute
-    (``msg``, ``args``, ``levelname`` ...) or the ids.
+    (``msg``, ``args``, ``levelname`` ...) or the ids, and for names starting with ``_``
+    (which JSON output leaves out).
     """
-    clashing = _RESERVED_FIELDS.intersection(fields)
+    # Underscore names are never written by the formatter: refusing them beats losing them.
+    clashing = _RESERVED_FIELDS.intersection(fields) | {name for name in fields if name.startswith("_")}
     if clashing:
         raise ValueError(f"bind(): reserved field name(s) {sorted(clashing)}")
     state = state_var.get()

@@ -32,11 +32,9 @@ def parse_level(value: str | int, *, source: str) -> int:
         text = value.strip()
         if text.isdigit():
             return int(text)
-        upper = text.upper()
-        if upper == "WARN":
-            return logging.WARNING
-        if upper in _LEVEL_NAMES:
-            return int(logging.getLevelName(upper))
+        registered = logging.getLevelName(text.upper())  # FATAL, WARN, addLevelName()'s ...
+        if isinstance(registered, int):
+            return registered
     raise ValueError(
         f"{source}={value!r} is not a valid log level; use one of "
         f"{', '.join(_LEVEL_NAMES)} (any case) or a number"

@@ -104,8 +104,9 @@ def make_handler(
     """Build the handler :func:`init_structured_logging` installs, without installing it.
 
     Options not given fall back to those of the last :func:`init_structured_logging` call.
-    ``suppress``: a filter, ``False`` for none, ``None`` for one built from the
-    ``LOG_SUPPRESS_*`` environment variables when any is set. Also the ``()`` factory that
+    ``suppress``: a filter; ``True`` for one built from the ``LOG_SUPPRESS_*`` environment
+    variables; ``None`` (the default) for the same only when one of them is set; ``False`` for
+    none. Also the ``()`` factory that
     :func:`uvicorn_log_config` names, so uvicorn's ``dictConfig`` reproduces the same handler.
     """
     global _active_suppress
@@ -119,10 +120,11 @@ def make_handler(
     }
     options = {**_last_options, **{k: v for k, v in given.items() if v is not None}}
     suppress_filter = options.get("suppress")
-    if suppress_filter is None and (
-        os.environ.get("LOG_SUPPRESS_LOGGERS") or os.environ.get("LOG_SUPPRESS_PATHS")
+    if suppress_filter is True or (
+        suppress_filter is None
+        and (os.environ.get("LOG_SUPPRESS_LOGGERS") or os.environ.get("LOG_SUPPRESS_PATHS"))
     ):
-        suppress_filter = SuppressUnwantedLogsFilter()
+        suppress_filter = SuppressUnwantedLogsFilter()  # configured from the environment
     handler = JsonLineHandler(options.get("stream") or sys.stdout)
     if isinstance(suppress_filter, SuppressUnwantedLogsFilter):
         handler.addFilter(suppress_filter)

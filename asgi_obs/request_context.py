@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from . import sentry
 from ._types import ASGIApp, Message, Receive, Scope, Send
-from .context import RequestState, request_id_var, state_var, trace_id_var
+from .context import CONTEXT_LAYER, RequestState, request_id_var, state_var, trace_id_var
 from .ids import new_ids, parse_sentry_trace, parse_traceparent, valid_request_id
 
 __all__ = ["RequestContextMiddleware"]
@@ -141,7 +141,17 @@ class RequestContextMiddleware:
         if scope["type"] not in _SCOPE_TYPES:
             await self.app(scope, receive, send)
             return
+        outer = state_var.get()
+        if outer is not None and outer.asgi_scope is scope and outer.layers & CONTEXT_LAYER:
+            # The same request, already identified by a stack outside (a mounted sub-app with
+            # its own build_stack): one id per request, so this layer steps aside. (A request
+            # made in-process from inside another, through httpx's ASGITransport, has a scope
+            # of its own: it gets its own id.)
+            await self.app(scope, receive, send)
+            return
         state = self._state_for(scope)
+        state.layers = CONTEXT_LAYER
+        state.asgi_scope = scope
         # With Sentry active, the request runs in its own Sentry scope: entered before the
         # variables are set, left after they are reset (by hand: one coroutine frame less per
         # request than a `with` around a helper coroutine).
@@ -161,13 +171,15 @@ class RequestContextMiddleware:
 
         async def send_with_id(message: Message) -> None:
             if message["type"] in _RESPONSE_OPENERS:
-                headers = message.get("headers") or ()
+                headers = list(message.get("headers") or ())  # any iterable, read once
                 for name, _ in headers:
                     if name.lower() == header_name:
                         # Set, not appended: an id the app set itself is replaced.
                         headers = [h for h in headers if h[0].lower() != header_name]
                         break
-                message["headers"] = [*headers, id_header]  # a new list: the app's is not ours
+                headers.append(id_header)
+                # A new message: the app's own (perhaps a constant it reuses) stays untouched.
+                message = {**message, "headers": headers}
             await send(message)
 
         rid_token = request_id_var.set(request_id)

@@ -101,6 +101,8 @@ def event_processor(event: Event, hint: Hint | None) -> Event | None:
         if state is not None and is_disconnect(exc):
             return None  # a client that left (a framework's integration may report it): no failure
         _marks.mark_reported(exc, state)
+        if state is not None:
+            state.sentry_failures += 1
     if state is not None:
         state.sentry_events += 1
         tags = event.get("tags")

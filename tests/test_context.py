@@ -51,3 +51,10 @@ def test_bind_refuses_reserved_names(name: str) -> None:
     """Names that would clobber LogRecord attributes or the ids are a ValueError."""
     with pytest.raises(ValueError, match=name):
         bind(**{name: 1})
+
+
+@pytest.mark.parametrize("name", ["_private", "color_message"])
+def test_bind_refuses_names_the_output_drops(name: str) -> None:
+    """Underscore names and uvicorn's color_message never reach the JSON: refused, not lost."""
+    with pytest.raises(ValueError, match=name):
+        bind(**{name: 1})

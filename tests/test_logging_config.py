@@ -163,3 +163,23 @@ def test_handler_filters_behave_like_logging() -> None:
     logging.getLogger("app").warning("kept")
     (line,) = capture.lines()
     assert (line["message"], line["tagged"]) == ("kept", True)
+
+
+def test_registered_level_names_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FATAL and names registered with logging.addLevelName (TRACE) are valid LOG_LEVELs."""
+    logging.addLevelName(5, "TRACE")
+    monkeypatch.setenv("LOG_LEVEL", "trace")
+    init_structured_logging(stream=io.StringIO())
+    assert logging.getLogger().level == 5
+    init_structured_logging("fatal", stream=io.StringIO())
+    assert logging.getLogger().level == logging.CRITICAL
+
+
+def test_suppress_true_builds_the_filter_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """suppress=True installs a SuppressUnwantedLogsFilter configured from LOG_SUPPRESS_*."""
+    from asgi_obs import SuppressUnwantedLogsFilter
+
+    handler = init_structured_logging(stream=io.StringIO(), suppress=True)
+    assert [type(f) for f in handler.filters].count(SuppressUnwantedLogsFilter) == 1
+    handler = init_structured_logging(stream=io.StringIO(), suppress=False)
+    assert not [f for f in handler.filters if isinstance(f, SuppressUnwantedLogsFilter)]

@@ -56,3 +56,54 @@ async def test_lifespan_and_unknown_scopes_pass_through() -> None:
     scope = {"type": "lifespan", "asgi": {"version": "3.0"}}
     await build_stack(app)(scope, None, None)
     assert seen == [{"type": "lifespan", "asgi": {"version": "3.0"}}]
+
+
+async def test_nested_stack_records_once(logs: LogCapture) -> None:
+    """A mounted sub-app with its own build_stack: the outer stack's id everywhere, one access
+    record, one error record for a failure."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+
+    from asgi_obs import get_request_id
+
+    async def inner_endpoint(request: Request) -> PlainTextResponse:
+        if request.path_params["name"] == "boom":
+            raise RuntimeError("inner failure")
+        return PlainTextResponse(get_request_id() or "")
+
+    sub_app = build_stack(Starlette(routes=[Route("/{name}", inner_endpoint)]))
+    app = build_stack(Starlette(routes=[Mount("/sub", app=sub_app)]))
+    ok = await call(app, http_scope(path="/sub/hello", headers=[(b"x-request-id", b"outer-1")]))
+    failed = await call(app, http_scope(path="/sub/boom", headers=[(b"x-request-id", b"outer-2")]))
+    assert (ok.body, ok.header(b"x-request-id")) == (b"outer-1", [b"outer-1"])
+    assert (failed.status, failed.header(b"x-request-id")) == (500, [b"outer-2"])
+    assert [(line["request_id"], line["status"]) for line in logs.access()] == [
+        ("outer-1", 200),
+        ("outer-2", 500),
+    ]
+    assert [line["request_id"] for line in logs.errors()] == ["outer-2"]
+
+
+async def test_app_messages_and_header_iterables_untouched(logs: LogCapture) -> None:
+    """The id is added to a new message: an app reusing a constant start message keeps it as it
+    was, and headers given as an iterator (ASGI allows any iterable) are all kept."""
+    start = {"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send(start)
+        await send({"type": "http.response.body", "body": b"a"})
+
+    async def iterating_app(scope: Any, receive: Any, send: Any) -> None:
+        headers = iter([(b"content-type", b"text/plain"), (b"x-extra", b"1")])
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"b"})
+
+    first = await call(build_stack(app), http_scope(headers=[(b"x-request-id", b"r-1")]))
+    second = await call(build_stack(app), http_scope(headers=[(b"x-request-id", b"r-2")]))
+    assert start["headers"] == [(b"content-type", b"text/plain")]
+    assert (first.header(b"x-request-id"), second.header(b"x-request-id")) == ([b"r-1"], [b"r-2"])
+    third = await call(build_stack(iterating_app))
+    assert third.header(b"x-extra") == [b"1"]
+    assert third.header(b"content-type") == [b"text/plain"]
