@@ -19,6 +19,8 @@ import threading
 import time
 from typing import Any
 
+from .context import state_var
+
 __all__ = ["FAST_PATH_KEY", "LayerRecord", "emit_record", "report_internal_error"]
 
 #: Record attribute holding ``(fields, length)`` for the formatter's fast path (see there).
@@ -146,6 +148,13 @@ def emit_record(
             attrs.update(fields)
             if len(attrs) - start == len(fields):  # no field shadows a standard attribute
                 attrs[FAST_PATH_KEY] = (fields, len(attrs) + 1)
+        # The ids go on the record now, from the request the layer is handling: a handler that
+        # runs later or elsewhere (QueueHandler + QueueListener) still writes the right ones.
+        state = state_var.get()
+        if state is not None:
+            attrs = record.__dict__
+            attrs["request_id"] = state.request_id
+            attrs["trace_id"] = state.trace_id
         # Logger.handle(), minus a Filterer.filter() call when the logger has no filters.
         if logger.disabled:
             return

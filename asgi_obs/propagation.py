@@ -16,21 +16,32 @@ def outgoing_headers() -> dict[str, str]:
 
     Inside a request: the request-id header (``X-Request-ID`` or the configured name), a W3C
     ``traceparent`` with the request's trace id (the sampling flag is the incoming one, else
-    "not sampled"), and, when Sentry is active, Sentry's ``sentry-trace`` and ``baggage``.
+    "not sampled"), and, when Sentry is active, Sentry's ``sentry-trace`` and ``baggage`` (the
+    ``traceparent`` then announces the same span and sampling decision as ``sentry-trace``).
     Outside a request: ``{}``. A new dict on every call, safe to modify.
     """
     state = state_var.get()
     if state is None:
         return {}
-    headers = {
-        state.id_header: state.request_id,
-        "traceparent": f"00-{state.trace_id}-{state.span_id}-{'01' if state.sampled else '00'}",
-    }
+    trace_id, span_id, sampled = state.trace_id, state.span_id, bool(state.sampled)
+    sentry_headers: dict[str, str] = {}
     if "sentry_sdk" in sys.modules:
         from . import sentry
 
         if sentry.is_active():
-            headers.update(sentry.trace_headers())
+            sentry_headers = sentry.trace_headers()
+            # With a Sentry transaction running, its span and sampling decision are the ones
+            # to announce; traceparent then says the same as sentry-trace.
+            parts = sentry_headers.get("sentry-trace", "").split("-")
+            if len(parts) >= 2 and len(parts[0]) == 32 and len(parts[1]) == 16:
+                trace_id, span_id = parts[0], parts[1]
+                if len(parts) == 3:
+                    sampled = parts[2] == "1"
+    headers = {
+        state.id_header: state.request_id,
+        "traceparent": f"00-{trace_id}-{span_id}-{'01' if sampled else '00'}",
+    }
+    headers.update(sentry_headers)
     return headers
 
 

@@ -291,3 +291,27 @@ async def test_another_handler_sees_a_real_record(logs: LogCapture) -> None:
     text = classic_stream.getvalue()
     assert " INFO asgi_obs.access " in text
     assert text.rstrip().endswith(" 200 GET /users/5 200")
+
+
+async def test_ids_survive_a_queue_handler(logs: LogCapture) -> None:
+    """QueueHandler + QueueListener (formatting in another thread, outside the request): the
+    access record still carries its request's ids, stamped by the layer when it was made."""
+    import logging.handlers
+    import queue
+
+    root = logging.getLogger()
+    (json_handler,) = root.handlers
+    records: queue.Queue[logging.LogRecord] = queue.Queue()
+    queue_handler = logging.handlers.QueueHandler(records)
+    listener = logging.handlers.QueueListener(records, json_handler)
+    root.handlers[:] = [queue_handler]
+    listener.start()
+    try:
+        async with client(app()) as http:
+            await http.post("/users/1", content=b"x", headers={"X-Request-ID": "queued-1"})
+    finally:
+        listener.stop()
+        root.handlers[:] = [json_handler]
+    (line,) = logs.access()
+    assert line["request_id"] == "queued-1"
+    assert line["status"] == 200

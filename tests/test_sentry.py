@@ -473,3 +473,22 @@ async def test_exception_shared_between_requests_is_reported_for_each(logs: LogC
     assert all("exc_info" in line for line in errors)
     tagged = [event.get("tags", {}).get("request_id") for event in transport.events]
     assert tagged == [None, "shared-0", "shared-1"]
+
+
+async def test_traceparent_agrees_with_a_sampled_transaction(logs: LogCapture) -> None:
+    """With Sentry's middleware running a sampled transaction, the outgoing traceparent carries
+    the same trace, span and sampling decision as sentry-trace."""
+    sentry_support.init(sentry_support.MemoryTransport(), traces_sample_rate=1.0)
+    seen: dict[str, str] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        from asgi_obs import outgoing_headers
+
+        seen.update(outgoing_headers())
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    await call(SentryAsgiMiddleware(build_stack(app)), http_scope())
+    trace_id, span_id, sampled = seen["sentry-trace"].split("-")
+    assert sampled == "1"
+    assert seen["traceparent"] == f"00-{trace_id}-{span_id}-01"
