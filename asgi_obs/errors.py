@@ -230,36 +230,65 @@ class ErrorMiddleware:
             raise error
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        closed = False
+        accepted = closed = client_gone = False
+        denial = 0  # the status of a denial response (websocket.http.response.start)
 
         async def watch_receive() -> Message:
-            nonlocal closed
+            nonlocal client_gone
             message = await receive()
             if message["type"] == "websocket.disconnect":
-                closed = True
+                client_gone = True
             return message
 
         async def watch_send(message: Message) -> None:
-            nonlocal closed
-            if message["type"] in ("websocket.close", "websocket.http.response.start"):
+            nonlocal accepted, closed, denial
+            message_type = message["type"]
+            if message_type == "websocket.accept":
+                accepted = True
+            elif message_type == "websocket.close":
                 closed = True
+            elif message_type == "websocket.http.response.start":
+                closed = True
+                denial = message["status"]
+                if denial >= 500:  # a 5xx denial: the same failure as an HTTP 5xx
+                    self._log(scope, _SERVER_ERROR, denial, None)
             await send(message)
+            if message_type == "websocket.http.response.start" and denial >= 500:
+                self._capture(scope, _SERVER_ERROR, denial, None, is_5xx=True)
 
         try:
             await self.app(scope, watch_receive, watch_send)
         except BaseException as exc:
+            inner = unwrap(exc)
             if classify(None, exc).outcome == "disconnect":
-                if isinstance(unwrap(exc), asyncio.CancelledError) or not isinstance(exc, Exception):
+                if isinstance(inner, asyncio.CancelledError) or not isinstance(exc, Exception):
                     raise
                 return
-            inner = unwrap(exc)
-            self._log(scope, "Unhandled exception", None, inner)
-            if not closed:
+            self._log(scope, "Unhandled exception", 500 if not accepted else None, inner)
+            if not closed and not client_gone:
                 try:
-                    await send({"type": "websocket.close", "code": 1011})
+                    if not accepted and "websocket.http.response" in (scope.get("extensions") or {}):
+                        # Before the handshake, with the denial extension: a real 500 (which
+                        # gets X-Request-ID) rather than a close the server turns into a 403.
+                        await self._send_500_denial(send)
+                    else:
+                        await send({"type": "websocket.close", "code": 1011})
                 except (OSError, RuntimeError) as gone:  # the socket went away meanwhile
                     report_internal_error("closing the websocket after a failure", gone)
-            self._capture(scope, "Unhandled exception", None, inner)
+            self._capture(scope, "Unhandled exception", 500 if not accepted else None, inner)
+            return
+        if not accepted and not closed and not client_gone and not task_cancelling():
+            # The server answers this with an error of its own (uvicorn: a 500).
+            message = "App returned without a WebSocket handshake"
+            self._log(scope, message, 500, None)
+            self._capture(scope, message, 500, None)
+
+    async def _send_500_denial(self, send: Send) -> None:
+        async def as_denial(message: Message) -> None:
+            kind = message["type"].replace("http.response.", "websocket.http.response.")
+            await send({**message, "type": kind})
+
+        await self._send_500(as_denial)
 
 
 def _safe_str(exc: BaseException) -> str:

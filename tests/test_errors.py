@@ -376,3 +376,54 @@ async def test_swallowed_cancellation_is_not_a_failure(logs: LogCapture) -> None
     else:  # documented limitation of Python 3.10
         assert [line["message"] for line in logs.errors()] == ["App returned without starting a response"]
         assert (access["status"], access["outcome"]) == (500, "server_error")
+
+
+def _ws_scope(**extra: Any) -> dict[str, Any]:
+    return {**http_scope(path="/ws", headers=[(b"x-request-id", b"ws-1")]), "type": "websocket", **extra}
+
+
+async def test_websocket_5xx_denial_is_a_failure(logs: LogCapture) -> None:
+    """A WebSocket denied with a 503 (denial-response extension): one error record, server_error."""
+
+    async def deny(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.http.response.start", "status": 503, "headers": []})
+        await send({"type": "websocket.http.response.body", "body": b"maintenance"})
+
+    scope = _ws_scope(extensions={"websocket.http.response": {}})
+    result = await call(build_stack(deny), scope, incoming=[{"type": "websocket.connect"}])
+    assert result.sent[0]["status"] == 503
+    assert [line["status"] for line in logs.errors()] == [503]
+    (access,) = logs.access()
+    assert (access["status"], access["outcome"]) == (503, "server_error")
+
+
+async def test_websocket_without_handshake_is_a_failure(logs: LogCapture) -> None:
+    """An app that returns without accepting or closing: one error record (the server sends a 500)."""
+
+    async def forgetful(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+
+    await call(build_stack(forgetful), _ws_scope(), incoming=[{"type": "websocket.connect"}])
+    assert [line["message"] for line in logs.errors()] == ["App returned without a WebSocket handshake"]
+    (access,) = logs.access()
+    assert (access["status"], access["outcome"]) == (500, "server_error")
+
+
+async def test_websocket_failure_before_accept_gets_a_500_with_the_id(logs: LogCapture) -> None:
+    """An exception before the handshake, with the denial-response extension: a real 500
+    carrying X-Request-ID (rather than a close the server turns into an anonymous 403)."""
+
+    async def broken(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        raise RuntimeError("auth backend down")
+
+    scope = _ws_scope(extensions={"websocket.http.response": {}})
+    result = await call(build_stack(broken), scope, incoming=[{"type": "websocket.connect"}])
+    start = result.sent[0]
+    assert (start["type"], start["status"]) == ("websocket.http.response.start", 500)
+    assert (b"x-request-id", b"ws-1") in start["headers"]
+    (error,) = logs.errors()
+    assert "auth backend down" in error["exc_info"]
+    (access,) = logs.access()
+    assert (access["status"], access["outcome"]) == (500, "server_error")
