@@ -217,8 +217,9 @@ class ErrorMiddleware:
             if started and not completed:
                 raise
             return
-        if disconnected or task_cancelling():
-            return  # the client left, or the server cancelled the request: nothing failed
+        if completed or disconnected or task_cancelling():
+            # Done (the common case); or the client left, or the server cancelled the request.
+            return
         if not started:
             self._log(scope, "App returned without starting a response", 500, None)
             await self._send_500(send)
