@@ -18,7 +18,7 @@ from .classify import CLIENT_ERROR as _CLIENT_ERROR
 from .classify import SERVER_ERROR as _SERVER_ERROR
 from .classify import SUCCESS as _SUCCESS
 from .classify import Classification, classify, task_cancelling
-from .context import ACCESS_LAYER, state_var
+from .context import ACCESS_LAYER, claim_layer, state_var
 from .redaction import DEFAULT_REDACTED_PARAMS, QueryRedactor
 from .request_info import USER_AGENT_MAX, frame_size, route_template
 
@@ -127,12 +127,9 @@ class AccessLogMiddleware:
             report_internal_error("building the access record", exc)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = state_var.get()
-        if state is not None and state.asgi_scope is scope:
-            if state.layers & ACCESS_LAYER:  # a stack outside already does this for this request
-                await self.app(scope, receive, send)
-                return
-            state.layers |= ACCESS_LAYER
+        if not claim_layer(scope, ACCESS_LAYER):  # a stack outside already does this for this request
+            await self.app(scope, receive, send)
+            return
         if scope["type"] != "http":  # HTTP is handled right here: one coroutine less per request
             if scope["type"] == "websocket":
                 await self._websocket(scope, receive, send)

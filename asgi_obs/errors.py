@@ -17,7 +17,7 @@ from ._emit import emit_record, report_internal_error
 from ._responses import send_500
 from ._types import ASGIApp, Message, Receive, Scope, Send
 from .classify import classify, is_disconnect, task_cancelling, unwrap
-from .context import ERROR_LAYER, state_var
+from .context import ERROR_LAYER, claim_layer, state_var
 
 __all__ = ["ErrorMiddleware", "IncompleteResponseError"]
 
@@ -126,12 +126,9 @@ class ErrorMiddleware:
         await send_500(send, problem_json=self._problem_json, request_id=state.request_id if state else None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        state = state_var.get()
-        if state is not None and state.asgi_scope is scope:
-            if state.layers & ERROR_LAYER:  # a stack outside already does this for this request
-                await self.app(scope, receive, send)
-                return
-            state.layers |= ERROR_LAYER
+        if not claim_layer(scope, ERROR_LAYER):  # a stack outside already does this for this request
+            await self.app(scope, receive, send)
+            return
         if scope["type"] != "http":  # HTTP is handled right here: one coroutine less per request
             if scope["type"] == "websocket":
                 await self._websocket(scope, receive, send)

@@ -84,15 +84,17 @@ def _wait_listening(server: Server, timeout: float = 15.0) -> None:
 
 
 @contextlib.contextmanager
-def run_python(code: str, *, port: int | None = None, env: dict[str, str] | None = None) -> Iterator[Server]:
-    """Run ``code`` (which must serve on ``PORT`` from the environment) and stop it afterwards."""
-    port = port or free_port()
+def _run(argv: list[str], port: int, env: dict[str, str] | None) -> Iterator[Server]:
+    """Start ``python *argv`` serving on ``port``; stop it by PID when the block ends.
+
+    SENTRY_DSN and LOG_LEVEL of the test process never leak in: only ``env`` sets them.
+    """
     full_env = {**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1", **(env or {})}
     for name in ("SENTRY_DSN", "LOG_LEVEL"):
         if env is None or name not in env:
             full_env.pop(name, None)
     proc = subprocess.Popen(
-        [sys.executable, "-c", code],
+        [sys.executable, *argv],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -107,23 +109,11 @@ def run_python(code: str, *, port: int | None = None, env: dict[str, str] | None
         server.stop()
 
 
-@contextlib.contextmanager
-def run_module(args: list[str], *, port: int, env: dict[str, str] | None = None) -> Iterator[Server]:
+def run_python(code: str, *, port: int | None = None, env: dict[str, str] | None = None) -> Any:
+    """Run ``code`` (which must serve on ``PORT`` from the environment) and stop it afterwards."""
+    return _run(["-c", code], port or free_port(), env)
+
+
+def run_module(args: list[str], *, port: int, env: dict[str, str] | None = None) -> Any:
     """Run ``python -m <args>`` serving on ``port`` and stop it afterwards."""
-    full_env = {**os.environ, "PORT": str(port), "PYTHONUNBUFFERED": "1", **(env or {})}
-    if env is None or "SENTRY_DSN" not in env:
-        full_env.pop("SENTRY_DSN", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=full_env,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-    )
-    server = Server(proc, port)
-    try:
-        _wait_listening(server)
-        yield server
-    finally:
-        server.stop()
+    return _run(["-m", *args], port, env)
