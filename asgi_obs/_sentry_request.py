@@ -18,7 +18,7 @@ from .context import RequestState
 from .request_info import route_template
 from .sentry import ensure_registered
 
-__all__ = ["RequestScope", "capture_failure", "request_scope", "trace_headers"]
+__all__ = ["RequestScope", "sentry_wraps", "capture_failure", "request_scope", "trace_headers"]
 
 try:  # Sentry's own ASGI middleware marks the context it runs in (private, hence guarded).
     from sentry_sdk.integrations.asgi import _asgi_middleware_applied
@@ -95,30 +95,63 @@ def _hand_trace_downstream(asgi_scope: Scope, isolation: Any, state: RequestStat
     asgi_scope["headers"] = headers
 
 
+# Sentry's Starlette integration replaces Starlette.__call__ with this function, which runs
+# every request of the app in SentryAsgiMiddleware while the integration is enabled.
+_PATCHED_STARLETTE_CALL = "_sentry_patched_asgi_app"
+# Methods that middleware continues the trace for: all of them on sentry-sdk 2.12, a
+# configurable set (these by default) on later versions.
+_TRACED_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
+
+
+def sentry_wraps(app: Any) -> bool:
+    """Tell whether ``app`` is a Starlette (or FastAPI) app that Sentry's integration patched.
+
+    Decided once per context layer, on the app it wraps (through the other asgi_obs layers).
+    Whether the integration is enabled is checked per request.
+    """
+    return getattr(type(app).__call__, "__name__", "") == _PATCHED_STARLETTE_CALL
+
+
+def _methods_traced_inside() -> frozenset[str]:
+    from sentry_sdk.integrations.starlette import StarletteIntegration
+
+    integration = sentry_sdk.get_client().get_integration(StarletteIntegration)
+    if integration is None:  # not enabled: the patched app runs without the middleware
+        return frozenset()
+    configured = getattr(integration, "http_methods_to_capture", None)
+    if configured is None:
+        return _TRACED_METHODS
+    return _TRACED_METHODS & {str(method).upper() for method in configured}
+
+
 class RequestScope:
     """Run a request in its own Sentry isolation scope, on the request's trace.
 
     Entered by the context layer *before* it sets the context variables (and left after it
-    resets them): forks the isolation scope (or reuses the one Sentry's own ASGI middleware
-    forked outside us), clears the breadcrumbs it inherited, continues the incoming trace or
-    starts one with the request's new trace id, and hands that trace to a Sentry middleware
-    inside the app. Logs and events then share one trace id.
+    resets them): forks the isolation scope, clears the breadcrumbs it inherited, continues the
+    incoming trace or starts one with the request's new trace id, and hands that trace to a
+    Sentry middleware inside the app. Logs and events then share one trace id.
 
-    Always a scope of our own, even when a Sentry middleware inside the app forks another:
-    requests that never reach that middleware (a route beside it, a middleware answering by
-    itself) would otherwise run in the process-wide scope and share their breadcrumbs.
+    No second scope where Sentry already makes one for the request: when its ASGI middleware
+    runs outside the stack, its scope is reused; when the app right under the stack is a
+    Starlette/FastAPI app that Sentry's integration wraps (``sentry_wraps``), every request of
+    the methods it traces runs in that middleware's scope, which continues the trace handed to
+    it. (Only ever decided on the app itself: a router in between could send requests elsewhere.)
+    The few captures the error layer makes outside that scope get a scope of their own.
     """
 
-    __slots__ = ("_asgi_scope", "_fork", "_state")
+    __slots__ = ("_asgi_scope", "_fork", "_inside", "_state")
 
-    def __init__(self, state: RequestState, asgi_scope: Scope) -> None:
+    def __init__(self, state: RequestState, asgi_scope: Scope, sentry_inside: bool = False) -> None:
         self._state = state
         self._asgi_scope = asgi_scope
+        self._inside = sentry_inside
         self._fork: Any = None
 
     def __enter__(self) -> None:
         ensure_registered()
         state = self._state
+        asgi_scope = self._asgi_scope
         if _outer_sentry_middleware():
             isolation = sentry_sdk.get_isolation_scope()
             span = _tracing_span()
@@ -126,6 +159,14 @@ class RequestScope:
                 state.trace_id = str(span.trace_id)
             else:  # it skipped the trace (HEAD, OPTIONS ...): continue it here
                 _continue_trace(isolation, state)
+        elif (
+            self._inside
+            and asgi_scope["type"] == "http"
+            and asgi_scope.get("method") in _methods_traced_inside()
+        ):
+            state.sentry_scope_inside = True
+            _hand_trace_downstream(asgi_scope, None, state)
+            return
         else:
             self._fork = sentry_sdk.isolation_scope()
             isolation = self._fork.__enter__()
@@ -135,16 +176,16 @@ class RequestScope:
                 # started the request (sentry-sdk 2.12 leaves a lifespan span there): not ours.
                 sentry_sdk.get_current_scope().span = None
             _continue_trace(isolation, state)
-        _hand_trace_downstream(self._asgi_scope, isolation, state)
+        _hand_trace_downstream(asgi_scope, isolation, state)
 
     def __exit__(self, *exc_info: Any) -> None:
         if self._fork is not None:
             self._fork.__exit__(*exc_info)
 
 
-def request_scope(state: RequestState, asgi_scope: Scope) -> RequestScope:
+def request_scope(state: RequestState, asgi_scope: Scope, sentry_inside: bool = False) -> RequestScope:
     """The :class:`RequestScope` of one request."""
-    return RequestScope(state, asgi_scope)
+    return RequestScope(state, asgi_scope, sentry_inside)
 
 
 def trace_headers() -> dict[str, str]:
@@ -173,17 +214,29 @@ def capture_failure(
     the event processor anyway). Without an exception, a message event is captured only when
     nothing was reported for the request yet, grouped by route and status.
     """
+    if exc is not None and _marks.reported_in(exc, state):
+        return
+    if exc is None and state is not None and state.sentry_failures:  # it has its event already
+        return
+    if state is not None and state.sentry_scope_inside and not _outer_sentry_middleware():
+        # The request's scope was the Sentry middleware's inside the app, which has ended:
+        # a scope of its own for this capture, on the request's trace.
+        with sentry_sdk.isolation_scope() as isolation:
+            isolation.clear_breadcrumbs()
+            _continue_trace(isolation, state)
+            _capture(exc, scope, status, message)
+        return
+    _capture(exc, scope, status, message)
+
+
+def _capture(exc: BaseException | None, scope: Scope, status: int | None, message: str) -> None:
     if exc is not None:
-        if _marks.reported_in(exc, state):
-            return
         event, hint = event_from_exception(
             exc,
             client_options=sentry_sdk.get_client().options,
             mechanism={"type": "asgi_obs", "handled": False},
         )
         sentry_sdk.capture_event(event, hint=hint)
-        return
-    if state is not None and state.sentry_failures:  # the failure already has its event
         return
     route = route_template(scope) or scope.get("path", "")
     method = "WEBSOCKET" if scope["type"] == "websocket" else scope.get("method", "GET")

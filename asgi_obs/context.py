@@ -54,6 +54,7 @@ class RequestState:
         "sampled",
         "sentry_events",
         "sentry_failures",
+        "sentry_scope_inside",
         "trace_id",
     )
 
@@ -82,6 +83,8 @@ class RequestState:
         #: asgi_obs' event processor).
         self.sentry_events = 0
         self.sentry_failures = 0
+        #: The request runs in the scope of a Sentry middleware inside the app, not ours.
+        self.sentry_scope_inside = False
         #: Which asgi_obs layers already handle this request (bits, see the layers): a nested
         #: stack (a sub-app with its own build_stack) passes through instead of doing it twice.
         self.layers = 0

@@ -69,10 +69,24 @@ class RequestContextMiddleware:
         self.app = app
         self._header = header.lower().encode("ascii")
         self._header_display = header
+        self._sentry_wraps: bool | None = None
         self._wanted_headers = frozenset({self._header, b"sentry-trace", b"traceparent", b"baggage"})
         self._trust_incoming = trust_incoming
         self._generator = generator
         self._validator = validator or valid_request_id
+
+    def _sentry_wraps_app(self) -> bool:
+        # Whether the app under this stack (past asgi_obs' own layers) is one Sentry's
+        # integration wraps: a property of the app, computed once.
+        if self._sentry_wraps is None:
+            from .access_log import AccessLogMiddleware
+            from .errors import ErrorMiddleware
+
+            app = self.app
+            while isinstance(app, (AccessLogMiddleware, ErrorMiddleware)):
+                app = app.app
+            self._sentry_wraps = sentry.sentry_wraps(app)
+        return self._sentry_wraps
 
     def _incoming_request_id(self, raw: bytes | None) -> str | None:
         if raw is None:
@@ -156,7 +170,9 @@ class RequestContextMiddleware:
         # variables are set, left after they are reset (by hand: one coroutine frame less per
         # request than a `with` around a helper coroutine).
         sentry_scope = (
-            sentry.request_scope(state, scope) if "sentry_sdk" in _modules and sentry.is_active() else None
+            sentry.request_scope(state, scope, self._sentry_wraps_app())
+            if "sentry_sdk" in _modules and sentry.is_active()
+            else None
         )
         if sentry_scope is not None:
             sentry_scope.__enter__()

@@ -231,9 +231,18 @@ def init_sentry(**options: Any) -> bool:
     return True
 
 
-def request_scope(state: RequestState, asgi_scope: Scope) -> Any:
-    """Context manager running one request in its own Sentry scope (see the context layer)."""
-    return _per_request().RequestScope(state, asgi_scope)
+def request_scope(state: RequestState, asgi_scope: Scope, sentry_inside: bool = False) -> Any:
+    """Context manager running one request in its own Sentry scope (see the context layer).
+
+    ``sentry_inside``: the app under the stack is one Sentry's integration wraps
+    (:func:`sentry_wraps`).
+    """
+    return _per_request().RequestScope(state, asgi_scope, sentry_inside)
+
+
+def sentry_wraps(app: Any) -> bool:
+    """Tell whether ``app`` is a Starlette/FastAPI app that Sentry's integration wraps."""
+    return bool(_per_request().sentry_wraps(app))
 
 
 _per_request_module: Any = None

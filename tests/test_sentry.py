@@ -492,3 +492,30 @@ async def test_traceparent_agrees_with_a_sampled_transaction(logs: LogCapture) -
     trace_id, span_id, sampled = seen["sentry-trace"].split("-")
     assert sampled == "1"
     assert seen["traceparent"] == f"00-{trace_id}-{span_id}-01"
+
+
+async def test_capture_after_the_inner_sentry_scope_ended(logs: LogCapture) -> None:
+    """In a Starlette app (whose Sentry middleware gives each request its scope), a failure the
+    stack captures after the app returned (a response left half-sent) still has the request's
+    trace id and none of another request's breadcrumbs."""
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    transport = sentry_support.MemoryTransport()
+    sentry_support.init(transport)
+
+    async def half_sent(scope: Any, receive: Any, send: Any) -> None:
+        log.info("half", extra={"marker": scope["path"]})
+        await asyncio.sleep(0.01)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"x", "more_body": True})
+
+    app = build_stack(Starlette(routes=[Mount("/raw", app=half_sent)]))
+    await asyncio.gather(*(call(app, http_scope(path=f"/raw/{name}")) for name in ("a", "b")))
+    assert len(transport.events) == 2
+    for event in transport.events:
+        request_id = event["tags"]["request_id"]
+        (access,) = [line for line in logs.access() if line["request_id"] == request_id]
+        assert event["contexts"]["trace"]["trace_id"] == access["trace_id"]
+        crumbs = event.get("breadcrumbs", {}).get("values", [])
+        assert not [c for c in crumbs if c.get("message") == "half" and c["data"]["marker"] != access["path"]]
