@@ -112,16 +112,32 @@ def sentry_wraps(app: Any) -> bool:
     return getattr(type(app).__call__, "__name__", "") == _PATCHED_STARLETTE_CALL
 
 
-def _methods_traced_inside() -> frozenset[str]:
-    from sentry_sdk.integrations.starlette import StarletteIntegration
+_traced: tuple[Any, frozenset[str]] = (None, frozenset())  # (client, methods) for the last client
 
-    integration = sentry_sdk.get_client().get_integration(StarletteIntegration)
-    if integration is None:  # not enabled: the patched app runs without the middleware
-        return frozenset()
-    configured = getattr(integration, "http_methods_to_capture", None)
-    if configured is None:
-        return _TRACED_METHODS
-    return _TRACED_METHODS & {str(method).upper() for method in configured}
+
+def _starlette_integration(client: Any) -> Any:
+    try:
+        from sentry_sdk.integrations.starlette import StarletteIntegration
+    except Exception:  # noqa: BLE001 - no Starlette, no patched app: nothing traced inside
+        return None
+    return client.get_integration(StarletteIntegration)
+
+
+def _methods_traced_inside() -> frozenset[str]:
+    global _traced
+    client = sentry_sdk.get_client()
+    if _traced[0] is client:  # a client's integrations do not change: computed once
+        return _traced[1]
+    methods: frozenset[str] = frozenset()
+    integration = _starlette_integration(client)
+    if integration is not None:  # not enabled: the patched app runs without the middleware
+        configured = getattr(integration, "http_methods_to_capture", None)
+        if configured is None:
+            methods = _TRACED_METHODS
+        else:
+            methods = _TRACED_METHODS & {str(method).upper() for method in configured}
+    _traced = (client, methods)
+    return methods
 
 
 class RequestScope:
