@@ -30,14 +30,18 @@ def _outer_sentry_middleware() -> bool:
     return _asgi_middleware_applied is not None and bool(_asgi_middleware_applied.get(False))
 
 
+def _sentry_trace(trace_id: str, span_id: str, sampled: bool | None) -> str:
+    """A ``sentry-trace`` value: ``trace-span``, plus ``-1``/``-0`` when sampling is decided."""
+    if sampled is None:
+        return f"{trace_id}-{span_id}"
+    return f"{trace_id}-{span_id}-{'1' if sampled else '0'}"
+
+
 def _incoming_sentry_headers(state: RequestState) -> dict[str, str] | None:
     """The incoming trace as Sentry understands it (W3C ``traceparent`` translated)."""
     if state.parent_span_id is None:
         return None
-    value = f"{state.trace_id}-{state.parent_span_id}"
-    if state.sampled is not None:
-        value += "-1" if state.sampled else "-0"
-    headers = {"sentry-trace": value}
+    headers = {"sentry-trace": _sentry_trace(state.trace_id, state.parent_span_id, state.sampled)}
     if state.baggage:
         headers["baggage"] = state.baggage
     return headers
@@ -85,11 +89,9 @@ def _hand_trace_downstream(asgi_scope: Scope, isolation: Any, state: RequestStat
     # app) forks its own scope and continues the trace *from the headers*: give it ours.
     context = getattr(isolation, "_propagation_context", None) if isolation is not None else None
     if context is not None:
-        value = f"{context.trace_id}-{context.span_id}"
+        value = _sentry_trace(context.trace_id, context.span_id, state.sampled)
     else:  # no scope of ours: the request's own ids, as _continue_trace would have set them
-        value = f"{state.trace_id}-{state.span_id}"
-    if state.sampled is not None:
-        value += "-1" if state.sampled else "-0"
+        value = _sentry_trace(state.trace_id, state.span_id, state.sampled)
     headers = [h for h in asgi_scope.get("headers") or () if h[0] != b"sentry-trace"]
     headers.append((b"sentry-trace", value.encode("ascii")))
     asgi_scope["headers"] = headers

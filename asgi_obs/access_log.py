@@ -14,10 +14,7 @@ from typing import Any
 
 from ._emit import emit_record, report_internal_error
 from ._types import ASGIApp, Message, Receive, Scope, Send
-from .classify import CLIENT_ERROR as _CLIENT_ERROR
-from .classify import SERVER_ERROR as _SERVER_ERROR
-from .classify import SUCCESS as _SUCCESS
-from .classify import Classification, classify, task_cancelling
+from .classify import Classification, by_status, classify, task_cancelling
 from .context import ACCESS_LAYER, claim_layer, state_var
 from .redaction import DEFAULT_REDACTED_PARAMS, QueryRedactor
 from .request_info import USER_AGENT_MAX, frame_size, route_template
@@ -176,7 +173,7 @@ class AccessLogMiddleware:
                 if disconnected:  # the client left first (a framework may still answer it)
                     verdict, sent = classify(status, None, disconnected=True), 499
                 else:
-                    verdict = _SERVER_ERROR if status >= 500 else _CLIENT_ERROR if status >= 400 else _SUCCESS
+                    verdict = by_status(status)
                     sent = status
                 self._write(
                     scope,

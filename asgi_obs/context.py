@@ -10,10 +10,11 @@ the next request on the same connection.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import MutableMapping
 from contextvars import ContextVar
 from typing import Any
+
+from .ids import new_span_id
 
 __all__ = [
     "RequestState",
@@ -101,7 +102,7 @@ class RequestState:
         Generated on first use: most requests make no outgoing call.
         """
         if self._span_id is None:
-            self._span_id = os.urandom(8).hex()
+            self._span_id = new_span_id()
         return self._span_id
 
     def __repr__(self) -> str:

@@ -34,10 +34,6 @@ class IncompleteResponseError(RuntimeError):
     """
 
 
-def _sentry_active() -> bool:
-    return "sentry_sdk" in sys.modules and sentry.is_active()
-
-
 class ErrorMiddleware:
     """Turn failures into exactly one error record and at most one Sentry event each.
 
@@ -84,6 +80,7 @@ class ErrorMiddleware:
     def _log(self, scope: Scope, message: str, status: int | None, exc: BaseException | None) -> None:
         """Write the failure's error record (with the traceback unless already logged)."""
         try:
+            state = state_var.get()
             fields: dict[str, object] = {
                 "method": "WEBSOCKET" if scope["type"] == "websocket" else scope.get("method"),
                 "path": scope.get("path"),
@@ -93,13 +90,13 @@ class ErrorMiddleware:
             if exc is not None:
                 fields["error_type"] = type(exc).__qualname__
                 fields["error_message"] = _safe_str(exc)
-                if _marks.is_logged(exc, state_var.get()):
+                if _marks.is_logged(exc, state):
                     fields["traceback_logged"] = "earlier in this request"
                 else:
                     traceback = exc
             emit_record(self._logger, logging.ERROR, message, fields, traceback)
             if exc is not None:
-                _marks.mark_logged(exc, state_var.get())
+                _marks.mark_logged(exc, state)
         except Exception as internal:  # noqa: BLE001 - reporting must never fail the request
             report_internal_error("writing the error record", internal)
 
@@ -116,7 +113,7 @@ class ErrorMiddleware:
         if exc is None and is_5xx and not self._capture_5xx:
             return
         try:
-            if _sentry_active():
+            if sentry.is_active():
                 sentry.capture_failure(exc, state_var.get(), scope=scope, status=status, message=message)
         except Exception as internal:  # noqa: BLE001 - Sentry must never fail the request
             report_internal_error("capturing a Sentry event", internal)

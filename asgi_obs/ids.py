@@ -13,9 +13,7 @@ from typing import NamedTuple
 __all__ = [
     "IncomingTrace",
     "new_ids",
-    "new_request_id",
     "new_span_id",
-    "new_trace_id",
     "parse_sentry_trace",
     "parse_traceparent",
     "valid_request_id",
@@ -42,16 +40,6 @@ class IncomingTrace(NamedTuple):
 def valid_request_id(value: str) -> bool:
     """Tell whether ``value`` is acceptable as a request id (1-128 of ``[A-Za-z0-9._:@/+=-]``)."""
     return _REQUEST_ID.fullmatch(value) is not None
-
-
-def new_request_id() -> str:
-    """Return a new request id: a version-4 UUID in hex (what ``uuid4().hex`` gives)."""
-    return new_ids()[0]
-
-
-def new_trace_id() -> str:
-    """Return a new trace id: 32 lowercase hex digits, never all zero."""
-    return new_ids()[1]
 
 
 def new_span_id() -> str:

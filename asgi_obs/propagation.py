@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Generator
 from typing import Any
 
+from . import sentry
 from .context import state_var
+from .ids import parse_sentry_trace
 
 __all__ = ["inject_headers", "outgoing_headers"]
 
@@ -25,18 +26,15 @@ def outgoing_headers() -> dict[str, str]:
         return {}
     trace_id, span_id, sampled = state.trace_id, state.span_id, bool(state.sampled)
     sentry_headers: dict[str, str] = {}
-    if "sentry_sdk" in sys.modules:
-        from . import sentry
-
-        if sentry.is_active():
-            sentry_headers = sentry.trace_headers()
-            # With a Sentry transaction running, its span and sampling decision are the ones
-            # to announce; traceparent then says the same as sentry-trace.
-            parts = sentry_headers.get("sentry-trace", "").split("-")
-            if len(parts) >= 2 and len(parts[0]) == 32 and len(parts[1]) == 16:
-                trace_id, span_id = parts[0], parts[1]
-                if len(parts) == 3:
-                    sampled = parts[2] == "1"
+    if sentry.is_active():
+        sentry_headers = sentry.trace_headers()
+        # With a Sentry transaction running, its span and sampling decision are the ones to
+        # announce; traceparent then says the same as sentry-trace.
+        announced = parse_sentry_trace(sentry_headers.get("sentry-trace", ""))
+        if announced is not None:
+            trace_id, span_id = announced.trace_id, announced.parent_span_id
+            if announced.sampled is not None:
+                sampled = announced.sampled
     headers = {
         state.id_header: state.request_id,
         "traceparent": f"00-{trace_id}-{span_id}-{'01' if sampled else '00'}",
