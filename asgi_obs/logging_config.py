@@ -34,7 +34,6 @@ _SERVER_LOGGERS = ("uvicorn", "uvicorn.error")
 # (it checks ``access_logger.hasHandlers()``), which also saves its formatting cost.
 _SILENCED_LOGGERS = ("uvicorn.access",)
 
-_OURS = "_asgi_obs_handler"
 # Options of the last init_structured_logging() call, reused by make_handler() so that
 # uvicorn_log_config() reproduces the same handler after uvicorn's dictConfig.
 _last_options: dict[str, Any] = {}
@@ -141,7 +140,6 @@ def make_handler(
             use_orjson=options.get("use_orjson"),
         )
     )
-    setattr(handler, _OURS, True)
     return handler
 
 
@@ -188,16 +186,7 @@ def init_structured_logging(
     """
     global _last_options
     resolved = _resolve_level(level)
-    _last_options = {}
-    handler = make_handler(
-        stream=stream,
-        suppress=suppress,
-        formatter=formatter,
-        static_fields=static_fields,
-        rename_fields=rename_fields,
-        use_orjson=use_orjson,
-    )
-    _last_options = {
+    options: dict[str, Any] = {
         "stream": stream,
         "suppress": suppress,
         "formatter": formatter,
@@ -205,10 +194,13 @@ def init_structured_logging(
         "rename_fields": rename_fields,
         "use_orjson": use_orjson,
     }
+    _last_options = {}  # this call replaces the last one completely
+    handler = make_handler(**options)
+    _last_options = options
     root = logging.getLogger()
     for old in root.handlers[:]:
         root.removeHandler(old)
-        if getattr(old, _OURS, False):
+        if isinstance(old, JsonLineHandler):  # ours: nobody else holds it
             old.close()
     root.addHandler(handler)
     root.setLevel(resolved)
