@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -37,7 +40,7 @@ def test_request_id_rule(value: str, ok: bool) -> None:
 
 
 def test_generated_ids_are_well_formed_and_distinct() -> None:
-    """Request ids are uuid4 hex; trace ids 32 hex, span ids 16 hex; no repeats."""
+    """Request ids are uuid4 hex; trace ids 32 hex, span ids 16 hex; no repeats (across batches)."""
     import uuid
 
     seen = set()
@@ -50,6 +53,32 @@ def test_generated_ids_are_well_formed_and_distinct() -> None:
         assert re.fullmatch("[0-9a-f]{16}", new_span_id())
         seen.add(request_id)
     assert len(seen) == 1000
+
+
+_FORK_SCRIPT = """
+import os
+from asgi_obs.ids import new_ids
+new_ids()  # the parent now holds the rest of a batch
+read_end, write_end = os.pipe()
+pid = os.fork()
+if pid == 0:
+    os.write(write_end, "".join(new_ids()).encode())
+    os._exit(0)
+os.close(write_end)
+child = os.read(read_end, 128).decode()
+os.waitpid(pid, 0)
+print(child, "".join(new_ids()))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forked_child_never_repeats_the_parents_ids() -> None:
+    """Ids come in batches: a forked worker must not hand out the ones its parent still holds."""
+    # In a fresh single-threaded interpreter: forking this (multi-threaded) one is unsafe.
+    output = subprocess.run([sys.executable, "-c", _FORK_SCRIPT], capture_output=True, text=True, check=True)
+    child, parent = output.stdout.split()
+    assert re.fullmatch("[0-9a-f]{64}", child) and re.fullmatch("[0-9a-f]{64}", parent)
+    assert child != parent
 
 
 # sentry-trace: trace-span[-sampled]

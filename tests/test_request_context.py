@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import random
 import re
+import sys
 from typing import Any
 
 import pytest
@@ -188,6 +190,24 @@ async def test_websocket_accept_carries_the_id(logs: LogCapture) -> None:
     result = await call(build_stack(ws_app), scope, incoming=[{"type": "websocket.connect"}])
     assert result.header(b"x-request-id") == [b"ws-1"]
     assert result.header(b"x-extra") == [b"1"]
+
+
+async def test_app_gets_a_send_that_says_it_is_async(logs: LogCapture) -> None:
+    """Used alone, the layer hands the app a send iscoroutinefunction() accepts (asgiref asks)."""
+    checks: list[bool] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if sys.version_info >= (3, 12):
+            checks.append(inspect.iscoroutinefunction(send))
+        else:
+            checks.append(asyncio.iscoroutinefunction(send))
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    result = await call(RequestContextMiddleware(app), http_scope())
+    assert result.status == 204
+    assert result.header(b"x-request-id")
+    assert checks == [True]
 
 
 async def test_concurrent_requests_never_mix_ids(logs: LogCapture) -> None:
