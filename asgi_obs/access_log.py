@@ -33,10 +33,11 @@ class AccessLogMiddleware:
 
     The message is ``"GET /users/5 200"``; the fields are ``method``, ``path``, ``route``,
     ``query`` (redacted, absent when empty), ``status`` (``499`` when the client went away
-    first), ``duration_ms``, ``request_bytes``, ``response_bytes``, ``client_ip``,
-    ``user_agent``, ``http_version``, ``outcome`` (see :func:`~asgi_obs.classify`), plus any
-    :func:`~asgi_obs.bind` fields. The level comes from the classification (INFO, or WARNING
-    for ``server_error``/``aborted``) unless ``level_for(status, outcome)`` says otherwise.
+    first), ``duration_ms``, ``request_bytes``, ``response_bytes`` (body bytes; ``0`` for
+    ``HEAD``, whose body the server drops), ``client_ip``, ``user_agent``, ``http_version``,
+    ``outcome`` (see :func:`~asgi_obs.classify`), plus any :func:`~asgi_obs.bind` fields.
+    The level comes from the classification (INFO, or WARNING for ``server_error``/``aborted``)
+    unless ``level_for(status, outcome)`` says otherwise.
 
     Options:
 
@@ -115,6 +116,8 @@ class AccessLogMiddleware:
             }
             if not query:
                 del record["query"]  # absent, not null, when there is none
+            if method == "HEAD":  # servers send no body for HEAD, whatever the app handed them
+                record["response_bytes"] = 0
             state = state_var.get()
             if state is not None and state.fields:
                 for key, value in state.fields.items():

@@ -76,6 +76,17 @@ async def test_fields_of_a_successful_request(logs: LogCapture) -> None:
     assert isinstance(line["duration_ms"], float) and line["duration_ms"] >= 0
 
 
+async def test_head_sends_no_body_bytes(logs: LogCapture) -> None:
+    """HEAD: the app hands over a body the server drops, so the record counts none of it."""
+    async with client(app()) as http:
+        head = await http.head("/users/5")
+        get = await http.get("/users/5")
+    assert (head.status_code, head.content, get.text) == (200, b"", "got 0")
+    head_line, get_line = logs.access()
+    assert (head_line["method"], head_line["response_bytes"]) == ("HEAD", 0)
+    assert (get_line["method"], get_line["response_bytes"]) == ("GET", 5)
+
+
 async def test_route_under_mount_and_unmatched(logs: LogCapture) -> None:
     """A mounted route shows the full template; a 404 has route null and no query key."""
     async with client(app()) as http:
