@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 import time
 
 import pytest
 
 from asgi_obs._emit import emit_record
+
+from .forking import probe_child_and_parent
 
 
 class _Keep(logging.Handler):
@@ -45,33 +45,24 @@ def test_time_attributes_agree_with_logrecord() -> None:
     assert (record.getMessage(), record.field, record.levelname) == ("timed", 1, "INFO")  # type: ignore[attr-defined]
 
 
-_FORK_SCRIPT = """
-import logging, os
-from asgi_obs._emit import emit_record
-seen = []
-class Keep(logging.Handler):
-    def emit(self, record):
-        seen.append(record.process)
-logger = logging.getLogger("fork")
-logger.addHandler(Keep())
-logger.setLevel(logging.INFO)
-emit_record(logger, logging.INFO, "parent", {})
-read_end, write_end = os.pipe()
-pid = os.fork()
-if pid == 0:
-    emit_record(logger, logging.INFO, "child", {})
-    os.write(write_end, f"{seen[-1]} {os.getpid()}".encode())
-    os._exit(0)
-os.close(write_end)
-print(os.read(read_end, 100).decode())
-os.waitpid(pid, 0)
-"""
-
-
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_forked_worker_records_carry_its_own_process_id() -> None:
     """Records are built from per-process prototypes: a forked worker's say its own pid."""
-    # In a fresh single-threaded interpreter: forking this (multi-threaded) one is unsafe.
-    output = subprocess.run([sys.executable, "-c", _FORK_SCRIPT], capture_output=True, text=True, check=True)
-    recorded, actual = output.stdout.split()
-    assert recorded == actual
+    setup = (
+        "import logging\n"
+        "from asgi_obs._emit import emit_record\n"
+        "seen = []\n"
+        "class Keep(logging.Handler):\n"
+        "    def emit(self, record):\n"
+        "        seen.append(record.process)\n"
+        "logger = logging.getLogger('fork')\n"
+        "logger.addHandler(Keep())\n"
+        "logger.setLevel(logging.INFO)\n"
+        "def probe():\n"
+        "    emit_record(logger, logging.INFO, 'probe', {})\n"
+        "    return f'{seen[-1]} {os.getpid()}'\n"
+        "probe()  # the parent's prototype exists before the fork\n"
+    )
+    for reported in probe_child_and_parent(setup):
+        recorded, actual = reported.split()
+        assert recorded == actual

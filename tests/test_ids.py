@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
 from asgi_obs.ids import new_ids, new_span_id, parse_sentry_trace, parse_traceparent, valid_request_id
+
+from .forking import probe_child_and_parent
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 SPAN = "00f067aa0ba902b7"
@@ -55,28 +55,16 @@ def test_generated_ids_are_well_formed_and_distinct() -> None:
     assert len(seen) == 1000
 
 
-_FORK_SCRIPT = """
-import os
-from asgi_obs.ids import new_ids
-new_ids()  # the parent now holds the rest of a batch
-read_end, write_end = os.pipe()
-pid = os.fork()
-if pid == 0:
-    os.write(write_end, "".join(new_ids()).encode())
-    os._exit(0)
-os.close(write_end)
-child = os.read(read_end, 128).decode()
-os.waitpid(pid, 0)
-print(child, "".join(new_ids()))
-"""
-
-
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_forked_child_never_repeats_the_parents_ids() -> None:
     """Ids come in batches: a forked worker must not hand out the ones its parent still holds."""
-    # In a fresh single-threaded interpreter: forking this (multi-threaded) one is unsafe.
-    output = subprocess.run([sys.executable, "-c", _FORK_SCRIPT], capture_output=True, text=True, check=True)
-    child, parent = output.stdout.split()
+    setup = (
+        "from asgi_obs.ids import new_ids\n"
+        "new_ids()  # the parent now holds the rest of a batch\n"
+        "def probe():\n"
+        "    return ''.join(new_ids())\n"
+    )
+    child, parent = probe_child_and_parent(setup)
     assert re.fullmatch("[0-9a-f]{64}", child) and re.fullmatch("[0-9a-f]{64}", parent)
     assert child != parent
 
