@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
 
 EXCEPTION_GROUP_TYPES: tuple[type[BaseException], ...]
 if sys.version_info >= (3, 11):
@@ -23,20 +21,3 @@ def group_members(exc: BaseException) -> tuple[BaseException, ...]:
     if isinstance(exc, EXCEPTION_GROUP_TYPES):
         return tuple(getattr(exc, "exceptions", ()))
     return ()
-
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-# mark_coroutine_function(func): mark ``func``, a plain function returning a coroutine, as a
-# coroutine function. The context layer's ``send`` returns the server's coroutine instead of
-# awaiting it (one coroutine frame less per message); marked, it still passes the
-# ``iscoroutinefunction()`` checks of code such as asgiref's ``async_to_sync`` (``inspect``'s on
-# 3.12+, ``asyncio``'s before).
-if sys.version_info >= (3, 12):
-    from inspect import markcoroutinefunction as mark_coroutine_function
-else:  # pragma: no cover - exercised on Python 3.10 and 3.11 only
-    import asyncio.coroutines
-
-    def mark_coroutine_function(func: _F) -> _F:
-        func._is_coroutine = asyncio.coroutines._is_coroutine  # type: ignore[attr-defined]
-        return func

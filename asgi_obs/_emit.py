@@ -21,10 +21,21 @@ from typing import Any
 
 from .context import state_var
 
-__all__ = ["FAST_PATH_KEY", "LayerRecord", "emit_record", "report_internal_error"]
+__all__ = ["FAST_PATH_KEY", "KIND_KEY", "LayerRecord", "emit_record", "record_kind", "report_internal_error"]
 
 #: Record attribute holding ``(fields, length)`` for the formatter's fast path (see there).
 FAST_PATH_KEY = "_asgi_obs_fields"
+#: Record attribute saying which layer wrote it (``"access"``, ``"error"``): filters and the
+#: Sentry glue recognise the layers' records by it, whatever logger name the user configured.
+#: (Underscored: never written to the output.)
+KIND_KEY = "_asgi_obs_kind"
+
+
+def record_kind(record: logging.LogRecord) -> str | None:
+    """``"access"`` or ``"error"`` for a record an asgi_obs layer wrote, else ``None``."""
+    kind: str | None = record.__dict__.get(KIND_KEY)
+    return kind
+
 
 _NS_CLOCK = sys.version_info >= (3, 13)  # LogRecord.created computed from time_ns()
 _TASK_NAMES = sys.version_info >= (3, 12)  # LogRecord.taskName exists
@@ -128,11 +139,14 @@ def emit_record(
     message: str,
     fields: dict[str, Any],
     exc_info: BaseException | None = None,
+    *,
+    kind: str,
 ) -> None:
     """Hand one record carrying ``fields`` as attributes to ``logger``'s handlers; never raises.
 
     The message is final (no ``%`` arguments), so a ``%`` in a path cannot break it. The caller
-    checks ``logger.isEnabledFor(level)`` first, before building ``fields``.
+    checks ``logger.isEnabledFor(level)`` first, before building ``fields``. ``kind`` marks the
+    record as the access or error layer's (see :data:`KIND_KEY`).
     """
     try:
         if logging.getLogRecordFactory() is not logging.LogRecord:
@@ -141,9 +155,11 @@ def emit_record(
                 logger.name, level, __file__, 0, message, (), exc_tuple
             )
             record.__dict__.update(fields)
+            record.__dict__[KIND_KEY] = kind
         else:
             record = _new_record(logger.name, level, message, exc_info)
             attrs = record.__dict__
+            attrs[KIND_KEY] = kind
             start = len(attrs)
             attrs.update(fields)
             if len(attrs) - start == len(fields):  # no field shadows a standard attribute

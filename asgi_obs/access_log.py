@@ -13,15 +13,15 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._emit import emit_record, report_internal_error
-from ._types import ASGIApp, Message, Receive, Scope, Send
-from .classify import Classification, by_status, classify, task_cancelling
+from ._response import ResponseTracker, tracker_of
+from ._types import ASGIApp, Receive, Scope, Send
+from .classify import DISCONNECT, Classification, by_status, classify, record_status, task_cancelling
 from .context import ACCESS_LAYER, claim_layer, state_var
+from .fields import ACCESS_LOGGER, method_of
 from .redaction import DEFAULT_REDACTED_PARAMS, QueryRedactor
-from .request_info import USER_AGENT_MAX, frame_size, route_template
+from .request_info import USER_AGENT_MAX, route_template
 
 __all__ = ["AccessLogMiddleware", "route_template"]  # route_template: re-exported
-
-_BODY_EXTENSIONS = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
 
 
 class AccessLogMiddleware:
@@ -60,13 +60,17 @@ class AccessLogMiddleware:
         level_for: Callable[[int, str], int] | None = None,
         redact_query_params: Iterable[str] = DEFAULT_REDACTED_PARAMS,
         max_query_length: int = 2048,
-        logger: str = "asgi_obs.access",
+        logger: str = ACCESS_LOGGER,
     ) -> None:
         if isinstance(skip_paths, str):
             raise ValueError("skip_paths must be a collection of paths, not a single string")
         bad = [p for p in skip_paths if not isinstance(p, str) or not p.startswith("/")]
         if bad:
             raise ValueError(f"skip_paths entries must be paths starting with '/': {bad!r}")
+        if not isinstance(logger, str) or not logger:
+            raise ValueError(f"logger={logger!r} must be a non-empty logger name")
+        if isinstance(redact_query_params, str):
+            raise ValueError("redact_query_params must be a collection of names, not a single string")
         if level_for is not None and not callable(level_for):
             raise ValueError("level_for must be a callable (status, outcome) -> level, or None")
         self.app = app
@@ -75,25 +79,20 @@ class AccessLogMiddleware:
         self._redact = QueryRedactor(redact_query_params, max_length=max_query_length)
         self._logger = logging.getLogger(logger)
 
-    def _write(
-        self,
-        scope: Scope,
-        status: int,
-        verdict: Classification,
-        duration_ns: int,
-        fields: dict[str, Any],
-    ) -> None:
-        """Build and write the access record; ``fields`` are the layer-specific ones."""
+    def _write(self, tracker: ResponseTracker, verdict: Classification) -> None:
+        """Build and write the access record from the tracker's facts."""
         try:
+            scope = tracker.scope
             path: str = scope.get("path", "")
             outcome = verdict.outcome
             if outcome == "success" and path in self._skip_paths:
                 return
+            status = record_status(verdict, tracker.status)
             level = verdict.log_level if self._level_for is None else self._level_for(status, outcome)
             logger = self._logger
             if not logger.isEnabledFor(level):
                 return  # nothing built for a record nobody wants
-            method = "WEBSOCKET" if scope["type"] == "websocket" else scope.get("method", "GET")
+            method = method_of(scope)
             query = scope.get("query_string")
             client = scope.get("client")
             user_agent = None
@@ -101,6 +100,7 @@ class AccessLogMiddleware:
                 if name == b"user-agent":
                     user_agent = value.decode("latin-1")[:USER_AGENT_MAX]
                     break
+            duration_ns = time.perf_counter_ns() - tracker.start_ns
             record: dict[str, Any] = {
                 "method": method,
                 "path": path,
@@ -108,162 +108,87 @@ class AccessLogMiddleware:
                 "query": self._redact(query) if query else None,
                 "status": status,
                 "duration_ms": (duration_ns + 500) // 1000 / 1000,  # round(ms, 3), 5x cheaper
-                **fields,
-                "client_ip": client[0] if client else None,
-                "user_agent": user_agent,
-                "http_version": scope.get("http_version"),
-                "outcome": outcome,
             }
+            if tracker.websocket:
+                record["close_code"] = tracker.close_code
+                record["messages_in"] = tracker.messages_in
+                record["messages_out"] = tracker.messages_out
+            record["request_bytes"] = tracker.request_bytes
+            # Servers send no body for HEAD, whatever the app handed them.
+            record["response_bytes"] = 0 if tracker.is_head else tracker.response_bytes
+            record["client_ip"] = client[0] if client else None
+            record["user_agent"] = user_agent
+            record["http_version"] = scope.get("http_version")
+            record["outcome"] = outcome
             if not query:
                 del record["query"]  # absent, not null, when there is none
-            if method == "HEAD":  # servers send no body for HEAD, whatever the app handed them
-                record["response_bytes"] = 0
             state = state_var.get()
             if state is not None and state.fields:
                 for key, value in state.fields.items():
                     record.setdefault(key, value)
-            emit_record(logger, level, f"{method} {path} {status}", record)
+            emit_record(logger, level, f"{method} {path} {status}", record, kind="access")
         except Exception as exc:  # noqa: BLE001 - the access record must never fail the request
             report_internal_error("building the access record", exc)
+
+    def response_completed(self, tracker: ResponseTracker) -> None:
+        """Called by the tracker as an HTTP response's last byte is handed over: write the record.
+
+        So a background task that runs afterwards neither delays nor changes it, and a server
+        that then cancels that send cannot turn it into a disconnect.
+        """
+        if tracker.websocket:
+            return  # a WebSocket is recorded when it ends
+        if tracker.disconnected:  # the client left first (a framework may still answer it)
+            self._write(tracker, DISCONNECT)
+        else:
+            self._write(tracker, by_status(tracker.status))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not claim_layer(scope, ACCESS_LAYER):  # a stack outside already does this for this request
             await self.app(scope, receive, send)
             return
-        if scope["type"] != "http":  # HTTP is handled right here: one coroutine less per request
-            if scope["type"] == "websocket":
-                await self._websocket(scope, receive, send)
-            else:
-                await self.app(scope, receive, send)
+        kind = scope["type"]
+        if kind != "http" and kind != "websocket":
+            await self.app(scope, receive, send)
             return
-        start = time.perf_counter_ns()
-        status = 0
-        started = completed = disconnected = False
-        request_bytes = response_bytes = 0
-
-        async def counting_receive() -> Message:
-            nonlocal request_bytes, disconnected
-            message = await receive()
-            if message["type"] == "http.request":
-                request_bytes += len(message.get("body", b""))
-            elif message["type"] == "http.disconnect" and not completed:
-                disconnected = True
-            return message
-
-        async def timing_send(message: Message) -> None:
-            nonlocal status, started, completed, response_bytes, disconnected
-            message_type = message["type"]
-            if message_type == "http.response.body":
-                response_bytes += len(message.get("body", b""))
-                last = not message.get("more_body", False)
-            elif message_type == "http.response.start":
-                if not started:  # a second start is the server's to refuse, not a new status
-                    status = message["status"]
-                    started = True
-                last = False
-            else:  # http.response.pathsend / zerocopysend / trailers / extensions
-                last = message_type in _BODY_EXTENSIONS and not message.get("more_body", False)
-            try:
-                await send(message)
-            except OSError:
-                # The server could not write: the client is gone (uvicorn's ClientDisconnected).
-                disconnected = True
-                raise
-            if last and not completed:
-                # The request is complete now: the record is written before anything the app
-                # does afterwards (background tasks), and times the response, not them.
-                completed = True
-                if disconnected:  # the client left first (a framework may still answer it)
-                    verdict, sent = classify(status, None, disconnected=True), 499
-                else:
-                    verdict = by_status(status)
-                    sent = status
-                self._write(
-                    scope,
-                    sent,
-                    verdict,
-                    time.perf_counter_ns() - start,
-                    {"request_bytes": request_bytes, "response_bytes": response_bytes},
-                )
-
+        tracker = tracker_of(send)
+        own = tracker is None
+        if tracker is None:
+            tracker = ResponseTracker(scope, receive, send)
+            send, receive = tracker.send, tracker.receive
+        tracker.access = self
+        tracker.start_ns = time.perf_counter_ns()
+        state = state_var.get()
+        if state is not None:
+            state.redactor = self._redact  # Sentry events of this request redact the same way
         failure: BaseException | None = None
         try:
-            await self.app(scope, counting_receive, timing_send)
+            await self.app(scope, receive, send)
         except BaseException as exc:
             failure = exc
             raise
         finally:
-            if not completed:
-                gone = disconnected or (failure is None and task_cancelling())
-                verdict = classify(
-                    status or None, failure, started=started, completed=False, disconnected=gone
-                )
+            if own:
+                tracker.close()
+            if tracker.websocket:
+                self._write(tracker, _websocket_verdict(tracker, failure))
+            elif not tracker.completed:
+                gone = tracker.disconnected or (failure is None and task_cancelling())
                 self._write(
-                    scope,
-                    499 if verdict.outcome == "disconnect" else (status or 500),
-                    verdict,
-                    time.perf_counter_ns() - start,
-                    {"request_bytes": request_bytes, "response_bytes": response_bytes},
+                    tracker,
+                    classify(
+                        tracker.status or None,
+                        failure,
+                        started=tracker.started,
+                        completed=False,
+                        disconnected=gone,
+                    ),
                 )
 
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        start = time.perf_counter_ns()
-        status = 0
-        close_code: int | None = None
-        messages_in = messages_out = bytes_in = bytes_out = 0
 
-        async def counting_receive() -> Message:
-            nonlocal messages_in, bytes_in, close_code
-            message = await receive()
-            message_type = message["type"]
-            if message_type == "websocket.receive":
-                messages_in += 1
-                bytes_in += frame_size(message)
-            elif message_type == "websocket.disconnect" and close_code is None:
-                close_code = message.get("code", 1005)
-            return message
-
-        async def counting_send(message: Message) -> None:
-            nonlocal messages_out, bytes_out, status, close_code
-            message_type = message["type"]
-            if message_type == "websocket.send":
-                messages_out += 1
-                bytes_out += frame_size(message)
-            elif message_type == "websocket.accept":
-                status = 101
-            elif message_type == "websocket.close":
-                if status == 0:
-                    status = 403  # closed before accept: the server answers 403
-                if close_code is None:
-                    close_code = message.get("code", 1000)
-            elif message_type == "websocket.http.response.start":
-                status = message["status"]
-            await send(message)
-
-        failure: BaseException | None = None
-        try:
-            await self.app(scope, counting_receive, counting_send)
-        except BaseException as exc:
-            failure = exc
-            raise
-        finally:
-            if failure is not None:
-                verdict = classify(None, failure)
-            elif close_code == 1011:  # the app (or the error layer) closed with "internal error"
-                verdict = classify(500, None)
-            else:
-                verdict = classify(status or 500, None)
-            sent = 499 if verdict.outcome == "disconnect" else (status or 500)
-            self._write(
-                scope,
-                sent,
-                verdict,
-                time.perf_counter_ns() - start,
-                {
-                    "close_code": close_code,
-                    "messages_in": messages_in,
-                    "messages_out": messages_out,
-                    "request_bytes": bytes_in,
-                    "response_bytes": bytes_out,
-                },
-            )
+def _websocket_verdict(tracker: ResponseTracker, failure: BaseException | None) -> Classification:
+    if failure is not None:
+        return classify(None, failure)
+    if tracker.close_code == 1011:  # the app (or the error layer) closed with "internal error"
+        return classify(500, None)
+    return classify(tracker.status or 500, None)

@@ -13,7 +13,16 @@ from typing import Literal
 
 from ._compat import group_members
 
-__all__ = ["Classification", "Outcome", "by_status", "classify", "is_disconnect", "task_cancelling", "unwrap"]
+__all__ = [
+    "Classification",
+    "Outcome",
+    "by_status",
+    "classify",
+    "is_disconnect",
+    "record_status",
+    "task_cancelling",
+    "unwrap",
+]
 
 Outcome = Literal["success", "client_error", "server_error", "aborted", "disconnect"]
 
@@ -95,6 +104,17 @@ def by_status(status: int) -> Classification:
     if status >= 400:
         return CLIENT_ERROR
     return SUCCESS
+
+
+def record_status(verdict: Classification, status: int) -> int:
+    """The status to record for a request classified ``verdict`` whose response sent ``status``.
+
+    ``499`` (nginx's "client closed request") when the client went away first, ``500`` when no
+    response started (the error layer sends that one), else the status sent.
+    """
+    if verdict.outcome == "disconnect":
+        return 499
+    return status or 500
 
 
 def classify(

@@ -9,12 +9,15 @@ the next request on the same connection.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import MutableMapping
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .fields import RESERVED_FIELDS
 from .ids import new_span_id
+
+if TYPE_CHECKING:
+    from .redaction import QueryRedactor
 
 __all__ = [
     "RequestState",
@@ -51,11 +54,10 @@ class RequestState:
         "id_header",
         "layers",
         "parent_span_id",
+        "redactor",
         "request_id",
         "sampled",
-        "sentry_events",
-        "sentry_failures",
-        "sentry_scope_inside",
+        "sentry",
         "trace_id",
     )
 
@@ -80,12 +82,10 @@ class RequestState:
         self.baggage = baggage
         #: Fields attached with :func:`bind`; added to every later record of the request.
         self.fields: dict[str, Any] = {}
-        #: Sentry events kept for this request, and how many carried an exception (counted by
-        #: asgi_obs' event processor).
-        self.sentry_events = 0
-        self.sentry_failures = 0
-        #: The request runs in the scope of a Sentry middleware inside the app, not ours.
-        self.sentry_scope_inside = False
+        #: Sentry's per-request bookkeeping (``asgi_obs.sentry``); ``None`` without Sentry.
+        self.sentry: Any = None
+        #: The query redactor the layers were configured with: Sentry events use the same.
+        self.redactor: QueryRedactor | None = None
         #: Which asgi_obs layers already handle this request (bits, see the layers): a nested
         #: stack (a sub-app with its own build_stack) passes through instead of doing it twice.
         self.layers = 0
@@ -149,14 +149,6 @@ def current_state() -> RequestState | None:
     return state_var.get()
 
 
-# Names a bound field may not take: they would overwrite what logging itself puts on a record
-# (``msg``, ``args`` ... would even change the rendered message) or the ids the filter adds.
-_RESERVED_FIELDS = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
-    | {"message", "asctime", "taskName", "request_id", "trace_id", "exc_info", "stack_info", "color_message"}
-)
-
-
 def bind(**fields: Any) -> bool:
     """Attach ``fields`` to the current request.
 
@@ -174,7 +166,7 @@ def bind(**fields: Any) -> bool:
     (which JSON output leaves out).
     """
     # Underscore names are never written by the formatter: refusing them beats losing them.
-    clashing = _RESERVED_FIELDS.intersection(fields) | {name for name in fields if name.startswith("_")}
+    clashing = RESERVED_FIELDS.intersection(fields) | {name for name in fields if name.startswith("_")}
     if clashing:
         raise ValueError(f"bind(): reserved field name(s) {sorted(clashing)}")
     state = state_var.get()

@@ -27,7 +27,7 @@ def outgoing_headers() -> dict[str, str]:
     trace_id, span_id, sampled = state.trace_id, state.span_id, bool(state.sampled)
     sentry_headers: dict[str, str] = {}
     if sentry.is_active():
-        sentry_headers = sentry.trace_headers()
+        sentry_headers = sentry.request_module().trace_headers()
         # With a Sentry transaction running, its span and sampling decision are the ones to
         # announce; traceparent then says the same as sentry-trace.
         announced = parse_sentry_trace(sentry_headers.get("sentry-trace", ""))

@@ -8,23 +8,21 @@ included, then sees the request's ids, and the 500 the error layer sends carries
 from __future__ import annotations
 
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from . import sentry
-from ._compat import mark_coroutine_function
-from ._types import ASGIApp, Message, Receive, Scope, Send
+from ._response import ResponseTracker
+from ._types import ASGIApp, Receive, Scope, Send
 from .context import CONTEXT_LAYER, RequestState, request_id_var, state_var, trace_id_var
 from .ids import new_ids, parse_sentry_trace, parse_traceparent, valid_request_id
 
 __all__ = ["RequestContextMiddleware"]
 
 _HEADER_NAME_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
-# Messages that open a response and carry headers: the id is set on each of them.
 # Sentry is only looked at when the application imported sentry_sdk itself: no import cost, no
 # work, for services without Sentry.
 _modules = sys.modules
 _SCOPE_TYPES = frozenset({"http", "websocket"})
-_RESPONSE_OPENERS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
 
 
 class RequestContextMiddleware:
@@ -71,7 +69,6 @@ class RequestContextMiddleware:
         self._header = header.lower().encode("ascii")
         self._header_display = header
         self._sentry_wraps: bool | None = None
-        self._mark_send = not _is_layer(app)
         self._wanted_headers = frozenset({self._header, b"sentry-trace", b"traceparent", b"baggage"})
         self._trust_incoming = trust_incoming
         self._generator = generator
@@ -84,7 +81,7 @@ class RequestContextMiddleware:
             app = self.app
             while _is_layer(app):
                 app = app.app  # type: ignore[attr-defined]
-            self._sentry_wraps = sentry.sentry_wraps(app)
+            self._sentry_wraps = bool(sentry.request_module().sentry_wraps(app))
         return self._sentry_wraps
 
     def _incoming_request_id(self, raw: bytes | None) -> str | None:
@@ -169,7 +166,7 @@ class RequestContextMiddleware:
         # variables are set, left after they are reset (by hand: one coroutine frame less per
         # request than a `with` around a helper coroutine).
         sentry_scope = (
-            sentry.request_scope(state, scope, self._sentry_wraps_app())
+            sentry.request_module().RequestScope(state, scope, self._sentry_wraps_app())
             if "sentry_sdk" in _modules and sentry.is_active()
             else None
         )
@@ -181,32 +178,16 @@ class RequestContextMiddleware:
             scope_state = scope["state"] = {}
         scope_state["request_id"] = request_id
         scope_state["trace_id"] = state.trace_id
-        id_header = (self._header, request_id.encode("ascii"))
-        header_name = self._header
-
-        # Not a coroutine function: it returns the server's own coroutine for the caller to
-        # await (one coroutine frame less per message).
-        def send_with_id(message: Message) -> Awaitable[None]:
-            if message["type"] in _RESPONSE_OPENERS:
-                headers = list(message.get("headers") or ())  # any iterable, read once
-                for name, _ in headers:
-                    if name.lower() == header_name:
-                        # Set, not appended: an id the app set itself is replaced.
-                        headers = [h for h in headers if h[0].lower() != header_name]
-                        break
-                headers.append(id_header)
-                # A new message: the app's own (perhaps a constant it reuses) stays untouched.
-                message = {**message, "headers": headers}
-            return send(message)
-
-        if self._mark_send:  # an app, not an asgi_obs layer, gets it: it may ask
-            mark_coroutine_function(send_with_id)
+        # The one send/receive wrapper of the request: the layers inside reuse it.
+        tracker = ResponseTracker(scope, receive, send)
+        tracker.id_header = (self._header, request_id.encode("ascii"))
         rid_token = request_id_var.set(request_id)
         trace_token = trace_id_var.set(state.trace_id)
         state_token = state_var.set(state)
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, tracker.receive, tracker.send)
         finally:
+            tracker.close()
             state_var.reset(state_token)
             trace_id_var.reset(trace_token)
             request_id_var.reset(rid_token)

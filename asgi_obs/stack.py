@@ -48,7 +48,10 @@ def build_stack(
     and the framework's 500 would not carry the ids.
     """
     wrapped: ASGIApp = ErrorMiddleware(
-        app, problem_json=problem_json, capture_5xx_responses=capture_5xx_responses
+        app,
+        problem_json=problem_json,
+        capture_5xx_responses=capture_5xx_responses,
+        redact_query_params=redact_query_params,
     )
     if access_log:
         wrapped = AccessLogMiddleware(

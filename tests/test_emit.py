@@ -30,7 +30,7 @@ def test_time_attributes_agree_with_logrecord() -> None:
     logger.propagate = False
     try:
         before = time.time()
-        emit_record(logger, logging.INFO, "timed", {"field": 1})
+        emit_record(logger, logging.INFO, "timed", {"field": 1}, kind="access")
         after = time.time()
     finally:
         logger.removeHandler(keep)
@@ -59,7 +59,7 @@ def test_forked_worker_records_carry_its_own_process_id() -> None:
         "logger.addHandler(Keep())\n"
         "logger.setLevel(logging.INFO)\n"
         "def probe():\n"
-        "    emit_record(logger, logging.INFO, 'probe', {})\n"
+        "    emit_record(logger, logging.INFO, 'probe', {}, kind='access')\n"
         "    return f'{seen[-1]} {os.getpid()}'\n"
         "probe()  # the parent's prototype exists before the fork\n"
     )

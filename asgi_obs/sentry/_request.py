@@ -1,7 +1,8 @@
 """Per-request Sentry work: the isolation scope, the trace, and capturing a failure.
 
-Only imported once ``sentry_sdk`` is imported by the application and a client is active;
-everything here therefore imports ``sentry_sdk`` freely.
+Only imported (through :func:`asgi_obs.sentry.request_module`) once ``sentry_sdk`` is imported
+by the application and a client is active; everything here therefore imports ``sentry_sdk``
+freely.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ import sentry_sdk
 from sentry_sdk.tracing_utils import has_tracing_enabled
 from sentry_sdk.utils import event_from_exception
 
-from . import _marks
-from ._types import Scope
-from .context import RequestState
-from .request_info import route_template
-from .sentry import ensure_registered
+from .. import _marks
+from .._types import Scope
+from ..context import RequestState
+from ..fields import method_of
+from ..request_info import route_template
+from ._events import SentryRequest, ensure_registered
 
-__all__ = ["RequestScope", "sentry_wraps", "capture_failure", "request_scope", "trace_headers"]
+__all__ = ["RequestScope", "capture_failure", "sentry_wraps", "trace_headers"]
 
 try:  # Sentry's own ASGI middleware marks the context it runs in (private, hence guarded).
     from sentry_sdk.integrations.asgi import _asgi_middleware_applied
@@ -182,7 +184,9 @@ class RequestScope:
             and asgi_scope["type"] == "http"
             and asgi_scope.get("method") in _methods_traced_inside()
         ):
-            state.sentry_scope_inside = True
+            if state.sentry is None:
+                state.sentry = SentryRequest()
+            state.sentry.scope_inside = True
             _hand_trace_downstream(asgi_scope, None, state)
             return
         else:
@@ -199,11 +203,6 @@ class RequestScope:
     def __exit__(self, *exc_info: Any) -> None:
         if self._fork is not None:
             self._fork.__exit__(*exc_info)
-
-
-def request_scope(state: RequestState, asgi_scope: Scope, sentry_inside: bool = False) -> RequestScope:
-    """The :class:`RequestScope` of one request."""
-    return RequestScope(state, asgi_scope, sentry_inside)
 
 
 def trace_headers() -> dict[str, str]:
@@ -225,6 +224,7 @@ def capture_failure(
     scope: Scope,
     status: int | None,
     message: str,
+    logger: str,
 ) -> None:
     """Capture one event for a failure the error layer saw (see :class:`~asgi_obs.ErrorMiddleware`).
 
@@ -234,20 +234,26 @@ def capture_failure(
     """
     if exc is not None and _marks.reported_in(exc, state):
         return
-    if exc is None and state is not None and state.sentry_failures:  # it has its event already
+    sentry_state = state.sentry if state is not None else None
+    if exc is None and sentry_state is not None and sentry_state.failures:  # it has its event already
         return
-    if state is not None and state.sentry_scope_inside and not _outer_sentry_middleware():
+    if (
+        state is not None
+        and sentry_state is not None
+        and sentry_state.scope_inside
+        and not _outer_sentry_middleware()
+    ):
         # The request's scope was the Sentry middleware's inside the app, which has ended:
         # a scope of its own for this capture, on the request's trace.
         with sentry_sdk.isolation_scope() as isolation:
             isolation.clear_breadcrumbs()
             _continue_trace(isolation, state)
-            _capture(exc, scope, status, message)
+            _capture(exc, scope, status, message, logger)
         return
-    _capture(exc, scope, status, message)
+    _capture(exc, scope, status, message, logger)
 
 
-def _capture(exc: BaseException | None, scope: Scope, status: int | None, message: str) -> None:
+def _capture(exc: BaseException | None, scope: Scope, status: int | None, message: str, logger: str) -> None:
     if exc is not None:
         event, hint = event_from_exception(
             exc,
@@ -257,10 +263,10 @@ def _capture(exc: BaseException | None, scope: Scope, status: int | None, messag
         sentry_sdk.capture_event(event, hint=hint)
         return
     route = route_template(scope) or scope.get("path", "")
-    method = "WEBSOCKET" if scope["type"] == "websocket" else scope.get("method", "GET")
+    method = method_of(scope)
     event = {
         "level": "error",
-        "logger": "asgi_obs.error",
+        "logger": logger,
         "message": f"{message}: {method} {route} {status}",
         "fingerprint": ["asgi_obs", "5xx", method, route, str(status)],
     }

@@ -1,0 +1,268 @@
+"""The one per-request response tracker: what the server was handed, and when.
+
+The first asgi_obs layer that sees a request wraps ``receive`` and ``send`` once in a
+:class:`ResponseTracker`; the layers inside it find that tracker behind the ``send`` they are
+given (:func:`tracker_of`) and read its facts instead of keeping their own copy. Every message
+the app, the framework or the error layer sends passes through it, so it knows: the status of
+the first response start, whether the response started and completed, whether the client went
+away first, the request and response body bytes, and a WebSocket's close code and frame counts.
+
+*Completed* is set when the last body byte is **handed** to the server, before that ``send`` is
+awaited: a server that cancels the final send (hypercorn on trio delivers ``http.disconnect``
+and cancels it) cannot turn a complete response into a disconnect, and the layers act at that
+moment (:meth:`ResponseTracker.on_complete`).
+
+*Disconnected* is set by an ``OSError`` from the server's ``send``, by an ``http.disconnect``
+received before completion, or — for a streamed response — by a disconnect noticed while
+streaming: uvicorn silently ignores ``send()`` after the client left, so while a response streams
+(asyncio only) the tracker waits for the server's next message itself, and hands it to the app
+when the app asks for it (a body chunk is kept for the app, never stolen).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from types import MethodType
+from typing import TYPE_CHECKING, Any
+
+from ._types import Message, Receive, Scope, Send
+from .request_info import frame_size
+
+if TYPE_CHECKING:
+    from .access_log import AccessLogMiddleware
+    from .errors import ErrorMiddleware
+
+__all__ = ["ResponseTracker", "tracker_of"]
+
+_BODY_EXTENSIONS = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
+_RESPONSE_OPENERS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
+
+
+def _asyncio_running() -> bool:
+    # asyncio._get_running_loop() is the cheap, non-raising form (None under trio).
+    return "asyncio" in sys.modules and asyncio._get_running_loop() is not None
+
+
+class ResponseTracker:
+    """The facts of one request's response, shared by every asgi_obs layer of that request.
+
+    Created by the first (outermost) layer; :meth:`send` and :meth:`receive` are the wrapped
+    callables handed inward. ``access`` and ``error`` are the layers that act on this request;
+    they are told at completion (:meth:`on_complete`), error layer first.
+    """
+
+    __slots__ = (
+        "_listener",
+        "_pending",
+        "_receive",
+        "_send",
+        "access",
+        "body_read",
+        "close_code",
+        "completed",
+        "disconnected",
+        "error",
+        "handled",
+        "id_header",
+        "is_head",
+        "messages_in",
+        "messages_out",
+        "reported",
+        "reported_exc",
+        "request_bytes",
+        "response_bytes",
+        "scope",
+        "start_ns",
+        "started",
+        "status",
+        "trailers",
+        "websocket",
+    )
+
+    def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._receive = receive
+        self._send = send
+        self._listener: asyncio.Future[None] | None = None
+        self._pending: Message | None = None
+        self.scope = scope
+        self.websocket = scope["type"] == "websocket"
+        self.is_head = scope.get("method") == "HEAD"
+        #: ``(name, value)`` set (replacing any) on every response opener; by the context layer.
+        self.id_header: tuple[bytes, bytes] | None = None
+        self.access: AccessLogMiddleware | None = None
+        self.error: ErrorMiddleware | None = None
+        self.start_ns = 0
+        #: Status of the first response start (``101`` for an accepted WebSocket); 0 before.
+        self.status = 0
+        self.started = self.completed = self.disconnected = False
+        self.trailers = False
+        self.body_read = False
+        #: The exception being handled when a 5xx started (frameworks send their 500 from
+        #: inside an ``except`` block); ``None`` otherwise.
+        self.handled: BaseException | None = None
+        #: The error layer wrote (and reported) this request's failure already; with which
+        #: exception (``None`` for a 5xx without one). One failure, one report.
+        self.reported = False
+        self.reported_exc: BaseException | None = None
+        self.request_bytes = self.response_bytes = 0
+        self.messages_in = self.messages_out = 0
+        self.close_code: int | None = None
+
+    # -- receive -------------------------------------------------------------------------------
+
+    def _note(self, message: Message) -> None:
+        """Account for one message the server delivered (exactly once per message)."""
+        kind = message["type"]
+        if kind == "http.request":
+            self.request_bytes += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.body_read = True
+        elif kind == "http.disconnect":
+            if not self.completed:
+                self.disconnected = True
+        elif kind == "websocket.receive":
+            self.messages_in += 1
+            self.request_bytes += frame_size(message)
+        elif kind == "websocket.disconnect":
+            self.disconnected = True
+            if self.close_code is None:
+                self.close_code = message.get("code", 1005)
+
+    async def receive(self) -> Message:
+        """The app's ``receive``: the server's next message, accounted for."""
+        listener = self._listener
+        if listener is not None:  # the tracker is already waiting for it (see _listen)
+            self._listener = None
+            await listener  # a cancellation of the app's receive cancels it too: nothing lost
+        message = self._pending
+        if message is not None:
+            self._pending = None
+            return message
+        message = await self._receive()
+        self._note(message)
+        return message
+
+    async def _listen(self) -> None:
+        message = await self._receive()
+        self._note(message)
+        self._pending = message
+
+    def _watch_for_disconnect(self) -> None:
+        # A response streams: notice the client leaving even if the server keeps accepting
+        # sends (uvicorn ignores them) and the app never calls receive() again.
+        if (
+            self._listener is None
+            and self._pending is None
+            and not self.disconnected
+            and not self.websocket
+            and _asyncio_running()
+        ):
+            self._listener = asyncio.ensure_future(self._listen())
+
+    def close(self) -> None:
+        """Stop waiting for the server (called by the layer that made the tracker, at the end)."""
+        listener = self._listener
+        if listener is not None:
+            self._listener = None
+            listener.cancel()
+
+    # -- send ----------------------------------------------------------------------------------
+
+    async def send(self, message: Message) -> None:
+        """The app's ``send``: accounted for, the id header set, the layers told at completion."""
+        kind = message["type"]
+        if kind == "http.response.body":
+            more = message.get("more_body", False)
+            if not self.disconnected:
+                self.response_bytes += len(message.get("body", b""))
+            if not more and not self.trailers and not self.completed:
+                self._complete()
+            elif more and self.started and not self.completed:
+                self._watch_for_disconnect()
+        elif kind in _RESPONSE_OPENERS:
+            if not self.started:  # a second start is the server's to refuse, not a new status
+                self.started = True
+                if kind == "http.response.start":
+                    self.status = message["status"]
+                    self.trailers = bool(message.get("trailers", False))
+                    if self.status >= 500:
+                        # Inside the app's call: sys.exc_info() is what the framework handles.
+                        self.handled = sys.exc_info()[1]
+                elif kind == "websocket.accept":
+                    self.status = 101
+                else:  # a WebSocket denial response
+                    self.status = message["status"]
+                    if self.status >= 500:
+                        self.handled = sys.exc_info()[1]
+            if self.id_header is not None:
+                message = self._with_id(message)
+        elif kind == "http.response.trailers":
+            if not message.get("more_trailers", False) and not self.completed:
+                self._complete()
+        elif kind == "websocket.send":
+            self.messages_out += 1
+            self.response_bytes += frame_size(message)
+        elif kind == "websocket.close":
+            if not self.started:  # closed before accept: the server answers 403
+                self.started = True
+                self.status = 403
+            if self.close_code is None:
+                self.close_code = message.get("code", 1000)
+            self.completed = True
+        elif kind == "websocket.http.response.body":
+            if not message.get("more_body", False) and not self.completed:
+                self._complete()
+        elif kind in _BODY_EXTENSIONS and not message.get("more_body", False) and not self.completed:
+            self._complete()
+        try:
+            await self._send(message)
+        except OSError:
+            # The server could not write: the client is gone (uvicorn's ClientDisconnected).
+            if not self.completed:
+                self.disconnected = True
+            raise
+
+    def _with_id(self, message: Message) -> Message:
+        name, _ = id_header = self.id_header  # type: ignore[misc]
+        headers = list(message.get("headers") or ())  # any iterable, read once
+        for key, _value in headers:
+            if key.lower() == name:
+                # Set, not appended: an id the app set itself is replaced.
+                headers = [h for h in headers if h[0].lower() != name]
+                break
+        headers.append(id_header)
+        # A new message: the app's own (perhaps a constant it reuses) stays untouched.
+        return {**message, "headers": headers}
+
+    def _complete(self) -> None:
+        self.completed = True
+        self.on_complete()
+
+    def on_complete(self) -> None:
+        """Tell the layers the response is complete: its last byte is being handed over.
+
+        In this order: the error layer's record of a 5xx, the access record, then the 5xx's
+        Sentry event (so the access record is one of its breadcrumbs) — all inside the request's
+        scope, and before a cancellation of this send could lose them.
+        """
+        error = self.error
+        failed = error is not None and error.response_completed(self)
+        if self.access is not None:
+            self.access.response_completed(self)
+        if failed:
+            error.capture_completed(self)  # type: ignore[union-attr]
+
+
+def tracker_of(send: Any) -> ResponseTracker | None:
+    """The tracker behind ``send`` when it is a tracker's own ``send``, else ``None``.
+
+    A layer nested directly inside another asgi_obs layer gets the outer tracker's ``send``
+    and reuses that tracker; anything in between (a framework's middleware) wraps ``send`` and
+    the layer then tracks for itself.
+    """
+    if type(send) is MethodType:
+        owner = send.__self__
+        if type(owner) is ResponseTracker:
+            return owner
+    return None

@@ -1,0 +1,75 @@
+"""``init_sentry()``: Sentry initialised from the environment, wired for asgi_obs."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from ._events import before_breadcrumb, before_send, ensure_registered
+
+__all__ = ["init_sentry"]
+
+
+def _chain(first: Callable[..., Any], user: Callable[..., Any] | None) -> Callable[..., Any]:
+    if user is None:
+        return first
+
+    def chained(item: Any, hint: Any) -> Any:
+        item = first(item, hint)
+        return None if item is None else user(item, hint)
+
+    chained.__name__ = f"{first.__name__}_then_{getattr(user, '__name__', 'user_hook')}"
+    return chained
+
+
+def _sample_rate(value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        rate = -1.0
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"SENTRY_TRACES_SAMPLE_RATE={value!r} is not a number between 0 and 1")
+    return rate
+
+
+def init_sentry(**options: Any) -> bool:
+    """Initialise Sentry from the environment, wired for asgi_obs; ``False`` without a DSN.
+
+    Reads ``SENTRY_DSN``, ``SENTRY_ENVIRONMENT``, ``SENTRY_RELEASE`` and
+    ``SENTRY_TRACES_SAMPLE_RATE`` (an invalid rate raises ``ValueError``); keyword ``options``
+    win over the environment and go to ``sentry_sdk.init``. Without a DSN it returns ``False``
+    and changes nothing. Otherwise INFO records become breadcrumbs and ERROR records events
+    (``LoggingIntegration(level=INFO, event_level=ERROR)`` unless ``integrations`` has one), the
+    user's ``before_send``/``before_breadcrumb`` run *after* ours (chained, never replaced), the
+    event processor is registered, and it returns ``True``.
+
+    Breadcrumbs need the loggers' level at INFO or below. With FastAPI, set
+    ``failed_request_status_codes`` on ``StarletteIntegration``/``FastApiIntegration`` if you
+    change which statuses are failures. Call it before building the app: framework integrations
+    patch route construction.
+    """
+    dsn = options.pop("dsn", None) or os.environ.get("SENTRY_DSN")
+    if not dsn:
+        return False
+    import sentry_sdk
+    from sentry_sdk.integrations.logging import LoggingIntegration
+
+    rate = _sample_rate(options.pop("traces_sample_rate", os.environ.get("SENTRY_TRACES_SAMPLE_RATE")))
+    if rate is not None:
+        options["traces_sample_rate"] = rate
+    for key, env in (("environment", "SENTRY_ENVIRONMENT"), ("release", "SENTRY_RELEASE")):
+        value = options.get(key) or os.environ.get(env)
+        if value:
+            options[key] = value
+    integrations = list(options.pop("integrations", []))
+    if not any(isinstance(i, LoggingIntegration) for i in integrations):
+        integrations.append(LoggingIntegration(level=logging.INFO, event_level=logging.ERROR))
+    options["before_send"] = _chain(before_send, options.get("before_send"))
+    options["before_breadcrumb"] = _chain(before_breadcrumb, options.get("before_breadcrumb"))
+    sentry_sdk.init(dsn=dsn, integrations=integrations, **options)
+    ensure_registered()
+    return True
