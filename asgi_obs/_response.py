@@ -84,7 +84,8 @@ class ResponseTracker:
         self._receive = receive
         self._send = send
         self._listener: asyncio.Future[None] | None = None
-        self._pending: Message | None = None
+        #: Messages the watcher received that the app has not asked for yet, oldest first.
+        self._pending: list[Message] | None = None
         self.scope = scope
         self.websocket = scope["type"] == "websocket"
         self.is_head = scope.get("method") == "HEAD"
@@ -135,10 +136,9 @@ class ResponseTracker:
         if listener is not None:  # the tracker is already waiting for it (see _listen)
             self._listener = None
             await listener  # a cancellation of the app's receive cancels it too: nothing lost
-        message = self._pending
-        if message is not None:
-            self._pending = None
-            return message
+        pending = self._pending
+        if pending:
+            return pending.pop(0)
         message = await self._receive()
         self._note(message)
         return message
@@ -146,14 +146,20 @@ class ResponseTracker:
     async def _listen(self) -> None:
         message = await self._receive()
         self._note(message)
-        self._pending = message
+        self._listener = None  # done: the next streamed chunk may wait for the next message
+        if self._pending is None:
+            self._pending = [message]
+        else:
+            self._pending.append(message)
 
     def _watch_for_disconnect(self) -> None:
         # A response streams: notice the client leaving even if the server keeps accepting
         # sends (uvicorn ignores them) and the app never calls receive() again.
+        # Reading ahead is bounded: once the request body is read (the one message left to come
+        # is the disconnect), or while nothing is held for the app yet.
         if (
             self._listener is None
-            and self._pending is None
+            and (not self._pending or self.body_read)
             and not self.disconnected
             and not self.websocket
             and _asyncio_running()

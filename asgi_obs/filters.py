@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from . import _marks
+from ._emit import record_kind
 from .context import request_id_var, state_var, trace_id_var
 
 __all__ = ["ContextFilter", "ServerDuplicateFilter", "SuppressUnwantedLogsFilter", "parse_level"]
@@ -136,7 +137,8 @@ class SuppressUnwantedLogsFilter(logging.Filter):
     * its logger (or an ancestor) is listed in ``loggers`` and the record is below that level,
       e.g. ``{"httpx": "WARNING"}`` drops httpx's INFO request lines;
     * its rendered message matches one of ``patterns`` (compiled once, into one expression);
-    * it is a *successful* access record (``asgi_obs.access``, outcome ``success``) for one of
+    * it is a *successful* access record (of any ``AccessLogMiddleware``, whatever its
+      ``logger``; outcome ``success``) for one of
       ``paths`` (exact match), e.g. ``/health``. A failing health check is still logged.
 
     Records at ERROR or above are never dropped unless ``suppress_errors=True``.
@@ -208,7 +210,7 @@ class SuppressUnwantedLogsFilter(logging.Filter):
             return True
         if (
             self._paths
-            and record.name == "asgi_obs.access"
+            and record_kind(record) == "access"  # whatever logger name the layer was given
             and getattr(record, "outcome", None) == "success"
             and getattr(record, "path", None) in self._paths
         ):
