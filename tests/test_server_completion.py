@@ -48,7 +48,9 @@ def _reset_mid_stream(port: int, request_id: str) -> None:
 def _access(server: Server, request_id: str) -> dict[str, object]:
     server.wait_for(lambda line: f'"request_id":"{request_id}"' in line and "asgi_obs.access" in line)
     (line,) = [
-        rec for rec in server.json_lines() if rec["logger"] == "asgi_obs.access" and rec["request_id"] == request_id
+        rec
+        for rec in server.json_lines()
+        if rec["logger"] == "asgi_obs.access" and rec["request_id"] == request_id
     ]
     return line
 
