@@ -405,4 +405,5 @@ def test_presets_keep_the_fast_path_and_never_raise(schema: str) -> None:
     record = logging.LogRecord("app", logging.INFO, __file__, 1, "m %s", (1,), None)
     record.__dict__.update({"odd": Odd(), "status": object(), "duration_ms": "n/a", "a.b": 1})
     line = json.loads(formatter.format(record))
+    assert {"ecs": "@timestamp", "otel": "body", "gcp": "severity"}[schema] in line  # converted
     assert "Odd object" in json.dumps(line)
