@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .access_log import AccessLogMiddleware
 from .classify import Classification, classify
+from .console import ConsoleFormatter
 from .context import RequestState, bind, get_request_id, get_trace_id, request_id_var, trace_id_var
 from .errors import ErrorMiddleware
 from .logging_config import (
@@ -32,6 +33,7 @@ __version__ = "0.1.0"
 __all__ = [
     "AccessLogMiddleware",
     "Classification",
+    "ConsoleFormatter",
     "ContextFilter",
     "CustomJsonFormatter",
     "ErrorMiddleware",

@@ -7,6 +7,8 @@ the Sentry glue import these names instead of spelling them again.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from ._types import Scope
 
@@ -17,7 +19,9 @@ __all__ = [
     "ERROR_LOGGER",
     "RECORD_ATTRS",
     "RESERVED_FIELDS",
+    "SCHEMAS",
     "TOP_KEYS",
+    "extra_fields",
     "method_of",
 ]
 
@@ -59,6 +63,19 @@ RESERVED_FIELDS = frozenset(
     RECORD_ATTRS
     | {"message", "asctime", "taskName", "request_id", "trace_id", "exc_info", "stack_info", "color_message"}
 )
+
+
+#: The record layouts ``CustomJsonFormatter(schema=...)`` knows (see :mod:`asgi_obs.schemas`).
+SCHEMAS = ("default", "ecs", "otel", "gcp")
+
+
+def extra_fields(attrs: Mapping[str, Any], skip: frozenset[str] = RESERVED_FIELDS) -> dict[str, Any]:
+    """The ``extra=``/``bind()``/layer fields of a record's ``__dict__``, in their order.
+
+    What every output writes besides the standard keys: names not in ``skip`` and not starting
+    with ``_`` (private attributes, such as the formatter's fast-path dict).
+    """
+    return {key: value for key, value in attrs.items() if key not in skip and key[:1] != "_"}
 
 
 def method_of(scope: Scope) -> str:

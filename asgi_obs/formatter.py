@@ -19,18 +19,16 @@ from typing import Any
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
-from ._emit import FAST_PATH_KEY, LayerRecord
+from ._emit import FAST_PATH_KEY, LayerRecord, report_internal_error
 from ._json import ORJSON, orjson_dumps, render_value, stringify
+from .fields import RESERVED_FIELDS, extra_fields
+from .schemas import Converter, converter_for
 
 __all__ = ["CustomJsonFormatter", "render_value"]  # render_value: re-exported
 
-# Attributes every LogRecord has on this Python (taskName on 3.12+ ...), plus the ones
-# formatters add, plus uvicorn's ANSI-coloured duplicate of the message.
-_STANDARD_ATTRS = frozenset(
-    set(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
-    | set(RESERVED_ATTRS)
-    | {"message", "asctime", "taskName", "request_id", "trace_id", "color_message"}
-)
+# The names that are not extra fields (fields.RESERVED_FIELDS), plus python-json-logger's own
+# list, should a future version name an attribute this Python's LogRecord lacks.
+_STANDARD_ATTRS = RESERVED_FIELDS | frozenset(RESERVED_ATTRS)
 
 
 class CustomJsonFormatter(JsonFormatter):
@@ -41,6 +39,14 @@ class CustomJsonFormatter(JsonFormatter):
     ``fmt`` (extra record attributes to include) keep their meaning. ``use_orjson`` forces the
     encoder (``None``: orjson when installed). ``use_colors`` is accepted and ignored, because
     uvicorn sets it on the formatters of a ``log_config``.
+
+    ``schema`` picks the layout: ``"default"`` (DESIGN §5), ``"ecs"`` (Elastic Common Schema as
+    ``ecs-logging`` writes it), ``"otel"`` (OpenTelemetry log data model) or ``"gcp"`` (Cloud
+    Logging structured logging); see :mod:`asgi_obs.schemas`. A preset reads the service
+    identity (``OTEL_SERVICE_NAME``/``SERVICE_NAME``, ``SERVICE_VERSION``,
+    ``SERVICE_ENVIRONMENT``, and for GCP ``GOOGLE_CLOUD_PROJECT``) here, once; an unknown
+    schema is a ``ValueError`` naming ``schema``. ``rename_fields`` applies to the preset's
+    top-level keys.
 
     The record is formatted when the handler emits it; the exception text is computed once and
     cached on the record (``exc_text``) like the standard formatter does.
@@ -56,8 +62,11 @@ class CustomJsonFormatter(JsonFormatter):
         use_orjson: bool | None = None,
         json_ensure_ascii: bool = False,
         use_colors: object = None,
+        schema: str = "default",
         **kwargs: Any,
     ) -> None:
+        self._convert: Converter | None = converter_for(schema)
+        self.schema = schema
         kwargs.setdefault("json_default", render_value)
         super().__init__(fmt, datefmt, style, validate, json_ensure_ascii=json_ensure_ascii, **kwargs)
         if use_orjson and ORJSON is None:
@@ -134,6 +143,8 @@ class CustomJsonFormatter(JsonFormatter):
                 "trace_id": attrs.get("trace_id"),
             }
             data.update(marker[0])
+            if self._convert is not None:
+                data = self._converted(self._convert, data, record)
             try:
                 return orjson_dumps(data).decode()
             except TypeError:  # a value orjson does not know natively (a bound object ...)
@@ -175,10 +186,7 @@ class CustomJsonFormatter(JsonFormatter):
             # are the dict it was built from (see the fast path in format()).
             data.update(marker[0])
         else:
-            skip = self._skip
-            for key, value in attrs.items():
-                if key not in skip and key[:1] != "_":
-                    data[key] = value
+            data.update(extra_fields(attrs, self._skip))
         if message_dict:
             data.update(message_dict)
         if record.exc_info:
@@ -193,12 +201,23 @@ class CustomJsonFormatter(JsonFormatter):
             data["exc_info"] = record.exc_text
         if record.stack_info:
             data["stack_info"] = self.formatStack(record.stack_info)
+        if self._convert is not None:
+            data = self._converted(self._convert, data, record)
         if self.rename_fields:
             rename = self.rename_fields
             data = {rename.get(key, key): value for key, value in data.items()}
         if self._plain:
             return self.jsonify_log_record(data)
         return self.serialize_log_record(self.process_log_record(data))
+
+    def _converted(
+        self, convert: Converter, data: dict[str, Any], record: logging.LogRecord
+    ) -> dict[str, Any]:
+        try:
+            return convert(data, record)
+        except Exception as exc:  # noqa: BLE001 - a preset's bug must not lose the line
+            report_internal_error(f"the {self.schema!r} schema", exc)
+            return data
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         """Encode ``log_data``; falls back step by step so that a line is always produced."""

@@ -11,7 +11,11 @@ two ways:
   ContextVars onto the record.
 
 Each measurement is repeated ``--repeat`` times, interleaved with the order rotated; the median
-is printed. One sample line per row follows the table, so the outputs can be compared. Usage::
+is printed. One sample line per row follows the table, so the outputs can be compared.
+
+A second table gives ``format()`` per schema preset (``CustomJsonFormatter(schema=...)``, orjson)
+next to the default, for the same typical record and for an access record as the access layer
+writes it (the formatter's fast path). Usage::
 
     python bench/formatter.py [--records 20000] [--repeat 5]
 """
@@ -25,12 +29,14 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 from _harness import fmt, markdown_table, median
 from pythonjsonlogger.json import JsonFormatter
 
 import asgi_obs
+from asgi_obs._emit import emit_record
+from asgi_obs.fields import SCHEMAS
 
 EXTRA = {"user_id": 42, "plan": "pro", "elapsed_ms": 12.5}
 REQUEST_ID = "9f1c2b7a4e5d4c3b8a7f6e5d4c3b2a19"
@@ -96,6 +102,83 @@ def typical_record() -> logging.LogRecord:
     record.request_id = REQUEST_ID
     record.trace_id = TRACE_ID
     return record
+
+
+ACCESS_FIELDS: dict[str, Any] = {
+    "method": "GET",
+    "path": "/users/5",
+    "route": "/users/{user_id}",
+    "status": 200,
+    "duration_ms": 1.234,
+    "request_bytes": 0,
+    "response_bytes": 512,
+    "client_ip": "127.0.0.1",
+    "user_agent": "bench/1.0",
+    "http_version": "1.1",
+    "outcome": "success",
+}
+
+
+class _Keep(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        self.record = record
+
+
+def access_record() -> logging.LogRecord:
+    """The access record as the access layer writes it (a ``LayerRecord``), ids attached."""
+    logger = logging.getLogger("bench.access")
+    keep = _Keep()
+    logger.handlers[:] = [keep]
+    logger.propagate = False
+    emit_record(logger, logging.INFO, "GET /users/5 200", dict(ACCESS_FIELDS))
+    record = keep.record
+    record.__dict__["request_id"] = REQUEST_ID  # as emit_record does inside a request
+    record.__dict__["trace_id"] = TRACE_ID
+    return record
+
+
+def time_access(formatter: logging.Formatter, n: int) -> float:
+    """µs per ``formatter.format(record)`` of a fresh access record (the fast path)."""
+    record = access_record()
+    attrs = record.__dict__
+    start = time.perf_counter_ns()
+    for _ in range(n):
+        attrs.pop("message", None)  # format() adds it; a fresh record has none
+        formatter.format(record)
+    return (time.perf_counter_ns() - start) / n / 1000
+
+
+def schema_table(n: int, repeat: int) -> None:
+    """format() µs per schema preset, typical and access record, median of ``repeat`` runs."""
+    formatters = {name: asgi_obs.CustomJsonFormatter(use_orjson=True, schema=name) for name in SCHEMAS}
+    timings: dict[str, dict[str, list[float]]] = {name: {"typical": [], "access": []} for name in SCHEMAS}
+    for formatter in formatters.values():  # warm-up
+        time_format(formatter, min(n, 1000))
+        time_access(formatter, min(n, 1000))
+    for rep in range(repeat):
+        order = list(SCHEMAS[rep % len(SCHEMAS) :] + SCHEMAS[: rep % len(SCHEMAS)])
+        for name in order:
+            timings[name]["typical"].append(time_format(formatters[name], n))
+            timings[name]["access"].append(time_access(formatters[name], n))
+    base = {kind: median(timings["default"][kind]) for kind in ("typical", "access")}
+    rows = []
+    for name in SCHEMAS:
+        typical, access = median(timings[name]["typical"]), median(timings[name]["access"])
+        rows.append(
+            [
+                name,
+                fmt(typical, 2),
+                f"{fmt(typical / base['typical'], 2)}x",
+                fmt(access, 2),
+                f"{fmt(access / base['access'], 2)}x",
+            ]
+        )
+    print("\nschema presets (CustomJsonFormatter(schema=...), orjson), median µs/record")
+    header = ["schema", "typical format() µs", "x default", "access record format() µs", "x default"]
+    print(markdown_table(header, rows))
+    print("\nsample access lines per schema:")
+    for name, formatter in formatters.items():
+        print(f"  {name}:\n    {formatter.format(access_record())}")
 
 
 def time_format(formatter: logging.Formatter, n: int) -> float:
@@ -166,6 +249,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("\nsample lines (formatter only):")
     for formatter, candidate in zip(formatters, CANDIDATES, strict=True):
         print(f"  {candidate.name}:\n    {formatter.format(typical_record())}")
+    schema_table(args.records, args.repeat)
     return 0
 
 
