@@ -130,7 +130,7 @@ def access_record() -> logging.LogRecord:
     keep = _Keep()
     logger.handlers[:] = [keep]
     logger.propagate = False
-    emit_record(logger, logging.INFO, "GET /users/5 200", dict(ACCESS_FIELDS))
+    emit_record(logger, logging.INFO, "GET /users/5 200", dict(ACCESS_FIELDS), kind="access")
     record = keep.record
     record.__dict__["request_id"] = REQUEST_ID  # as emit_record does inside a request
     record.__dict__["trace_id"] = TRACE_ID

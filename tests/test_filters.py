@@ -7,6 +7,7 @@ import logging
 import pytest
 
 from asgi_obs import ServerDuplicateFilter, SuppressUnwantedLogsFilter, init_structured_logging
+from asgi_obs._emit import KIND_KEY
 from asgi_obs._marks import mark_logged
 
 from .conftest import LogCapture
@@ -33,15 +34,29 @@ CASES = [
     ("app", logging.INFO, "GET /favicon.ico noise", {}, True),
     ("app", logging.INFO, "real work", {}, False),
     ("app", logging.ERROR, "GET /favicon.ico failed", {}, False),
-    ("asgi_obs.access", logging.INFO, "GET /health 200", {"path": "/health", "outcome": "success"}, True),
+    (
+        "asgi_obs.access",
+        logging.INFO,
+        "GET /health 200",
+        {"path": "/health", "outcome": "success", KIND_KEY: "access"},
+        True,
+    ),
     (
         "asgi_obs.access",
         logging.WARNING,
         "GET /health 500",
-        {"path": "/health", "outcome": "server_error"},
+        {"path": "/health", "outcome": "server_error", KIND_KEY: "access"},
         False,
     ),
-    ("asgi_obs.access", logging.INFO, "GET /healthz 200", {"path": "/healthz", "outcome": "success"}, False),
+    (
+        "asgi_obs.access",
+        logging.INFO,
+        "GET /healthz 200",
+        {"path": "/healthz", "outcome": "success", KIND_KEY: "access"},
+        False,
+    ),
+    # A record that looks like an access record but no access layer wrote: not one.
+    ("app", logging.INFO, "GET /health 200", {"path": "/health", "outcome": "success"}, False),
     ("noisy", logging.ERROR, "errors survive thresholds", {}, False),
 ]
 
