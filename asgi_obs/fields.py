@@ -15,6 +15,7 @@ __all__ = [
     "ACCESS_LOGGER",
     "ERROR_FIELDS",
     "ERROR_LOGGER",
+    "OUTPUT_LOGGER",
     "RECORD_ATTRS",
     "RESERVED_FIELDS",
     "TOP_KEYS",
@@ -25,6 +26,8 @@ __all__ = [
 ACCESS_LOGGER = "asgi_obs.access"
 #: Default logger of the error records (``ErrorMiddleware(logger=...)`` changes it).
 ERROR_LOGGER = "asgi_obs.error"
+#: Logger of asgi_obs' own notes about its output (lines dropped by ``enqueue=True``).
+OUTPUT_LOGGER = "asgi_obs.output"
 
 #: The keys every JSON line starts with, in this order (DESIGN §5).
 TOP_KEYS = ("timestamp", "level", "logger", "message", "request_id", "trace_id")

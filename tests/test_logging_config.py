@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 import urllib.request
 
 import pytest
@@ -105,17 +106,33 @@ def test_uvicorn_log_config_is_json_serialisable() -> None:
     assert config["root"]["level"] == logging.WARNING
 
 
-def test_uvicorn_log_config_after_init_keeps_one_handler() -> None:
+def test_uvicorn_log_config_after_init_keeps_one_handler(monkeypatch: pytest.MonkeyPatch) -> None:
     """dictConfig(uvicorn_log_config()) after init_structured_logging(): one handler, one line."""
     import logging.config
 
-    stream = io.StringIO()
-    init_structured_logging(stream=stream)
+    init_structured_logging(stream=io.StringIO())
+    current = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", current)
     logging.config.dictConfig(uvicorn_log_config())
     root = logging.getLogger()
     assert len(root.handlers) == 1
     logging.getLogger("app").info("once")
-    assert [json.loads(line)["message"] for line in stream.getvalue().splitlines()] == ["once"]
+    assert [json.loads(line)["message"] for line in current.getvalue().splitlines()] == ["once"]
+
+
+def test_stale_stream_never_receives_a_later_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream given to an earlier init_structured_logging() gets nothing from dictConfig."""
+    import logging.config
+
+    old = io.StringIO()
+    init_structured_logging(stream=old, static_fields={"service": "old"})
+    current = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", current)
+    logging.config.dictConfig(uvicorn_log_config())
+    logging.getLogger("app").info("after")
+    assert old.getvalue() == ""
+    (line,) = [json.loads(text) for text in current.getvalue().splitlines()]
+    assert line["message"] == "after" and "service" not in line  # nor the old call's options
 
 
 SERVER = """
