@@ -103,8 +103,8 @@ def escape_separators_text(text: str) -> str:
 def str_keys(value: Any) -> Any:
     """Copy ``value`` with every dict key that is not a ``str`` rendered with ``str()``.
 
-    For the rare record with such a key (``extra={1: "x"}``, ``{None: 1}``, a tuple): both
-    encoders then write the same key, ``"None"`` for ``None``. Cycles raise ``RecursionError``.
+    For the rare record with such a key (a tuple, or any with orjson, which refuses them all).
+    Cycles raise ``RecursionError``.
     """
     if isinstance(value, dict):
         return {
@@ -126,8 +126,9 @@ def encode_record(
 ) -> str:
     """Encode one record as JSON text, falling back step by step so that a line is always produced.
 
-    orjson when given, else (or when it refuses) the stdlib; keys that are not ``str`` rendered
-    with ``str()``; U+2028/U+2029/U+0085 escaped; the result always encodable as UTF-8.
+    orjson when given, else (or when it refuses) the stdlib; keys JSON has no form for rendered
+    with ``str()`` (the stdlib itself writes a nested ``None`` key as ``"null"``);
+    U+2028/U+2029/U+0085 escaped; the result always encodable as UTF-8.
     """
     if orjson is not None:
         try:
@@ -146,12 +147,6 @@ def encode_record(
             # allow_nan=False: NaN/Infinity are not JSON; they fail here and are rendered below.
             text = json.dumps(data, default=default, ensure_ascii=ensure_ascii, allow_nan=False)
         except TypeError:  # a key JSON has no form for (a tuple): rendered with str()
-            text = json.dumps(str_keys(data), default=default, ensure_ascii=ensure_ascii, allow_nan=False)
-        # The stdlib writes None/True/False keys as "null"/"true"/"false"; render them with
-        # str() as the orjson path does. A raw quote is always a delimiter in JSON text, so
-        # these substrings occur only for keys of those names (re-encoding a real "null" key
-        # changes nothing).
-        if '"null":' in text or '"true":' in text or '"false":' in text:
             text = json.dumps(str_keys(data), default=default, ensure_ascii=ensure_ascii, allow_nan=False)
         if not text.isascii():
             text.encode("utf-8")  # a lone surrogate would fail later, in the stream

@@ -10,6 +10,7 @@ otherwise; either way non-ASCII stays UTF-8 and a value JSON cannot encode is re
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any
@@ -195,10 +196,16 @@ class CustomJsonFormatter(JsonFormatter):
             data.update(marker[0])
         else:
             skip = self._skip
-            for key, value in attrs.items():
-                # A non-str key (extra={1: "x"}) is kept; the encoder renders it with str().
-                if key not in skip and (key[:1] != "_" if type(key) is str else True):
-                    data[key] = value
+            try:
+                for key, value in attrs.items():
+                    if key not in skip and key[:1] != "_":
+                        data[key] = value
+            except TypeError:  # a non-str key (extra={1: "x"}, {None: 1}): kept, as str(key)
+                for key, value in attrs.items():
+                    if type(key) is not str:
+                        data[str(render_value(key))] = value
+                    elif key not in skip and key[:1] != "_":
+                        data[key] = value
         if message_dict:
             data.update(message_dict)
         if record.exc_info:
@@ -222,6 +229,29 @@ class CustomJsonFormatter(JsonFormatter):
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
         """Encode ``log_data`` as one line of at most ``max_line_bytes``; never raises."""
+        orjson = self._orjson
+        if orjson is not None:
+            try:
+                line = orjson.dumps(log_data, default=self.json_default or render_value)
+            except TypeError:
+                pass  # a non-str key, a value orjson refuses: encode_record's fallbacks
+            else:
+                if line.isascii() and len(line) <= self._max_json:
+                    return line.decode()  # the common case, no second pass
+        else:
+            try:
+                # allow_nan=False: NaN/Infinity are not JSON; encode_record renders them.
+                text = json.dumps(
+                    log_data,
+                    default=self.json_default or render_value,
+                    ensure_ascii=self.json_ensure_ascii,
+                    allow_nan=False,
+                )
+            except (TypeError, ValueError, RecursionError):
+                pass
+            else:
+                if text.isascii() and len(text) <= self._max_json:
+                    return text
         text = self._encode(log_data)
         if len(text) > self._max_json or (len(text) * 4 > self._max_json and utf8_len(text) > self._max_json):
             return fit_line(log_data, self._max_json, self._encode)
