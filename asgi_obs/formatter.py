@@ -232,7 +232,7 @@ class CustomJsonFormatter(JsonFormatter):
         orjson = self._orjson
         if orjson is not None:
             try:
-                line = orjson.dumps(log_data, default=self.json_default or render_value)
+                line: bytes = orjson.dumps(log_data, default=self.json_default or render_value)
             except TypeError:
                 pass  # a non-str key, a value orjson refuses: encode_record's fallbacks
             else:
