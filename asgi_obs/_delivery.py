@@ -83,6 +83,11 @@ class _PipeLock:
     def _open(self) -> int:
         try:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+            if fd <= 2:
+                # A standard descriptor was closed: never take its number, or a later write to
+                # "stdout" would land in the lock file.
+                low, fd = fd, fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 3)  # type: ignore[union-attr]
+                os.close(low)
             info = os.fstat(fd)
             if info.st_uid != os.geteuid() or not stat.S_ISREG(info.st_mode):
                 os.close(fd)  # someone else's file: never lock on what another user controls
