@@ -17,6 +17,7 @@ __all__ = [
     "ACCESS_LOGGER",
     "ERROR_FIELDS",
     "ERROR_LOGGER",
+    "OUTPUT_LOGGER",
     "RECORD_ATTRS",
     "RESERVED_FIELDS",
     "SCHEMAS",
@@ -29,6 +30,8 @@ __all__ = [
 ACCESS_LOGGER = "asgi_obs.access"
 #: Default logger of the error records (``ErrorMiddleware(logger=...)`` changes it).
 ERROR_LOGGER = "asgi_obs.error"
+#: Logger of asgi_obs' own notes about its output (lines dropped by ``enqueue=True``).
+OUTPUT_LOGGER = "asgi_obs.output"
 
 #: The keys every JSON line starts with, in this order (DESIGN §5).
 TOP_KEYS = ("timestamp", "level", "logger", "message", "request_id", "trace_id")
@@ -73,9 +76,26 @@ def extra_fields(attrs: Mapping[str, Any], skip: frozenset[str] = RESERVED_FIELD
     """The ``extra=``/``bind()``/layer fields of a record's ``__dict__``, in their order.
 
     What every output writes besides the standard keys: names not in ``skip`` and not starting
-    with ``_`` (private attributes, such as the formatter's fast-path dict).
+    with ``_`` (private attributes, such as the formatter's fast-path dict). A key that is not
+    a ``str`` (``extra={1: "x"}``, ``{None: 1}``) is kept, as ``str(key)``: never a lost line.
     """
-    return {key: value for key, value in attrs.items() if key not in skip and key[:1] != "_"}
+    try:
+        return {key: value for key, value in attrs.items() if key not in skip and key[:1] != "_"}
+    except TypeError:  # a non-str key: slicing it failed
+        fields: dict[str, Any] = {}
+        for key, value in attrs.items():
+            if type(key) is not str:
+                fields[_key_text(key)] = value
+            elif key not in skip and key[:1] != "_":
+                fields[key] = value
+        return fields
+
+
+def _key_text(key: object) -> str:
+    try:
+        return str(key)
+    except Exception:  # noqa: BLE001 - a key whose __str__ fails still keeps its value
+        return f"<unrepresentable {type(key).__name__}>"
 
 
 def method_of(scope: Scope) -> str:

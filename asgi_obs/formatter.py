@@ -13,18 +13,21 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
 from typing import Any
 
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 from ._emit import FAST_PATH_KEY, LayerRecord, report_internal_error
-from ._json import ORJSON, orjson_dumps, render_value, stringify
+from ._json import ORJSON, encode_record, escape_separators, fit_line, orjson_dumps, render_value, utf8_len
 from .fields import RESERVED_FIELDS, extra_fields
 from .schemas import Converter, converter_for
 
-__all__ = ["CustomJsonFormatter", "render_value"]  # render_value: re-exported
+__all__ = ["DEFAULT_MAX_LINE_BYTES", "CustomJsonFormatter", "render_value"]  # render_value: re-exported
+
+#: Longest line (UTF-8 bytes, newline included) a record is written as, unless configured.
+DEFAULT_MAX_LINE_BYTES = 64 * 1024
+_MIN_LINE_BYTES = 1024
 
 # The names that are not extra fields (fields.RESERVED_FIELDS), plus python-json-logger's own
 # list, should a future version name an attribute this Python's LogRecord lacks.
@@ -38,7 +41,12 @@ class CustomJsonFormatter(JsonFormatter):
     ``static_fields`` (e.g. ``{"service": "billing"}``), ``reserved_attrs``, ``prefix`` and
     ``fmt`` (extra record attributes to include) keep their meaning. ``use_orjson`` forces the
     encoder (``None``: orjson when installed). ``use_colors`` is accepted and ignored, because
-    uvicorn sets it on the formatters of a ``log_config``.
+    uvicorn sets it on the formatters of a ``log_config``. ``max_line_bytes`` (default 64 KiB,
+    at least 1024) bounds each line, newline included: a longer record is cut inside its longest
+    fields, each keeping its head and tail around a marker of what was cut.
+
+    Every line is one valid JSON object: keys that are not ``str`` are rendered with ``str()``,
+    and U+2028, U+2029 and U+0085 are escaped (they would split the line for many readers).
 
     ``schema`` picks the layout: ``"default"`` (DESIGN §5), ``"ecs"`` (Elastic Common Schema as
     ``ecs-logging`` writes it), ``"otel"`` (OpenTelemetry log data model) or ``"gcp"`` (Cloud
@@ -63,8 +71,13 @@ class CustomJsonFormatter(JsonFormatter):
         json_ensure_ascii: bool = False,
         use_colors: object = None,
         schema: str = "default",
+        max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
         **kwargs: Any,
     ) -> None:
+        if type(max_line_bytes) is not int or max_line_bytes < _MIN_LINE_BYTES:
+            raise ValueError(f"max_line_bytes={max_line_bytes!r}: expected an int >= {_MIN_LINE_BYTES}")
+        # The JSON text, without its newline, must fit in this many bytes.
+        self._max_json = max_line_bytes - 1
         self._convert: Converter | None = converter_for(schema)
         self.schema = schema
         kwargs.setdefault("json_default", render_value)
@@ -146,9 +159,16 @@ class CustomJsonFormatter(JsonFormatter):
             if self._convert is not None:
                 data = self._converted(self._convert, data, record)
             try:
-                return orjson_dumps(data).decode()
+                line = orjson_dumps(data)
             except TypeError:  # a value orjson does not know natively (a bound object ...)
                 return self.jsonify_log_record(data)
+            if line.isascii() and len(line) <= self._max_json:
+                return line.decode()
+            # Rare: a non-ASCII character (maybe a line separator) or a record too long.
+            line = escape_separators(line)
+            if len(line) <= self._max_json:
+                return line.decode()
+            return fit_line(data, self._max_json, self._encode)
         return self._format_any(record)
 
     def _format_any(self, record: logging.LogRecord) -> str:
@@ -220,22 +240,36 @@ class CustomJsonFormatter(JsonFormatter):
             return data
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:
-        """Encode ``log_data``; falls back step by step so that a line is always produced."""
-        default: Callable[[Any], Any] = self.json_default or render_value
-        if self._orjson is not None:
+        """Encode ``log_data`` as one line of at most ``max_line_bytes``; never raises."""
+        orjson = self._orjson
+        if orjson is not None:
             try:
-                return str(
-                    self._orjson.dumps(log_data, default=default, option=self._orjson.OPT_NON_STR_KEYS),
-                    "utf-8",
+                line: bytes = orjson.dumps(log_data, default=self.json_default or render_value)
+            except TypeError:
+                pass  # a non-str key, a value orjson refuses: encode_record's fallbacks
+            else:
+                if line.isascii() and len(line) <= self._max_json:
+                    return line.decode()  # the common case, no second pass
+        else:
+            try:
+                # allow_nan=False: NaN/Infinity are not JSON; encode_record renders them.
+                text = json.dumps(
+                    log_data,
+                    default=self.json_default or render_value,
+                    ensure_ascii=self.json_ensure_ascii,
+                    allow_nan=False,
                 )
-            except (TypeError, ValueError):
-                # e.g. a lone surrogate or an int beyond 64 bits: the stdlib copes below
-                default = self.json_default or render_value
-        try:
-            # allow_nan=False: NaN/Infinity are not JSON; they fail here and are rendered below.
-            text = json.dumps(log_data, default=default, ensure_ascii=self.json_ensure_ascii, allow_nan=False)
-            if not text.isascii():
-                text.encode("utf-8")  # a lone surrogate would fail later, in the stream
-            return text
-        except (TypeError, ValueError, RecursionError):
-            return json.dumps(stringify(log_data), default=render_value, ensure_ascii=True)
+            except (TypeError, ValueError, RecursionError):
+                pass
+            else:
+                if text.isascii() and len(text) <= self._max_json:
+                    return text
+        text = self._encode(log_data)
+        if len(text) > self._max_json or (len(text) * 4 > self._max_json and utf8_len(text) > self._max_json):
+            return fit_line(log_data, self._max_json, self._encode)
+        return text
+
+    def _encode(self, log_data: dict[Any, Any]) -> str:
+        return encode_record(
+            log_data, self._orjson, self.json_default or render_value, ensure_ascii=self.json_ensure_ascii
+        )

@@ -2,8 +2,10 @@
 
 Call :func:`init_structured_logging` once, first thing at startup (before the app is built),
 or hand :func:`uvicorn_log_config` to uvicorn. Both give the root logger exactly one handler:
-a ``StreamHandler`` on stdout with :class:`SuppressUnwantedLogsFilter` (when configured),
-:class:`ServerDuplicateFilter`, :class:`ContextFilter` and :class:`CustomJsonFormatter`.
+a :class:`JsonLineHandler` on stdout with :class:`SuppressUnwantedLogsFilter` (when configured),
+:class:`ServerDuplicateFilter`, :class:`ContextFilter` and the formatter (by default
+:class:`CustomJsonFormatter`). No module state: what a call installs depends only on its
+options (one frozen :class:`LoggingOptions`) and the environment.
 """
 
 from __future__ import annotations
@@ -13,17 +15,21 @@ import os
 import sys
 from typing import IO, Any
 
+from ._options import LoggingOptions
 from .filters import ContextFilter, ServerDuplicateFilter, SuppressUnwantedLogsFilter, parse_level
 from .formatter import CustomJsonFormatter
+from .handler import JsonLineHandler
 
 __all__ = [
     "ContextFilter",
     "CustomJsonFormatter",
     "JsonLineHandler",
+    "LoggingOptions",
     "ServerDuplicateFilter",
     "SuppressUnwantedLogsFilter",
-    "active_suppress_filter",
+    "build_formatter",
     "init_structured_logging",
+    "installed_suppress_filter",
     "make_handler",
     "uvicorn_log_config",
 ]
@@ -34,51 +40,18 @@ _SERVER_LOGGERS = ("uvicorn", "uvicorn.error")
 # (it checks ``access_logger.hasHandlers()``), which also saves its formatting cost.
 _SILENCED_LOGGERS = ("uvicorn.access",)
 
-# Options of the last init_structured_logging() call, reused by make_handler() so that
-# uvicorn_log_config() reproduces the same handler after uvicorn's dictConfig.
-_last_options: dict[str, Any] = {}
-_active_suppress: SuppressUnwantedLogsFilter | None = None
 
+def installed_suppress_filter() -> SuppressUnwantedLogsFilter | None:
+    """The suppression filter of the asgi_obs handler on the root logger now, if any.
 
-class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """The ``StreamHandler`` of :func:`init_structured_logging`: one flushed line per record.
-
-    Behaves as ``logging.StreamHandler`` (filters, ``setStream``, ``handleError``) with less
-    work per record: the handler lock is taken once (the base class takes it again to flush),
-    and the flush follows the write directly, so each record reaches the stream at once.
+    Asked at each call (Sentry's ``before_breadcrumb`` asks per breadcrumb), so it always
+    reflects the handler installed last, by :func:`init_structured_logging` or by a
+    ``dictConfig`` of :func:`uvicorn_log_config`.
     """
-
-    def handle(self, record: logging.LogRecord) -> Any:
-        # Handler.handle() with Filterer.filter() inlined (one call less per record); a filter
-        # may return a replacement record, as Python 3.12+ allows.
-        for flt in self.filters:
-            result = flt.filter(record) if hasattr(flt, "filter") else flt(record)
-            if not result:
-                return False
-            if isinstance(result, logging.LogRecord):
-                record = result
-        with self.lock:  # type: ignore[union-attr]
-            self.emit(record)
-        return record
-
-    def emit(self, record: logging.LogRecord) -> None:
-        try:
-            text = (self.formatter or _DEFAULT_FORMATTER).format(record)
-            stream = self.stream
-            stream.write(text + "\n")
-            stream.flush()
-        except RecursionError:  # as logging does: never swallow a recursion
-            raise
-        except Exception:  # noqa: BLE001 - logging's own policy: report on stderr, carry on
-            self.handleError(record)
-
-
-_DEFAULT_FORMATTER = logging.Formatter()
-
-
-def active_suppress_filter() -> SuppressUnwantedLogsFilter | None:
-    """Return the suppression filter of the installed handler (Sentry breadcrumbs use it)."""
-    return _active_suppress
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, JsonLineHandler):
+            return handler.suppress_filter
+    return None
 
 
 def _resolve_level(level: str | int | None) -> int:
@@ -90,56 +63,49 @@ def _resolve_level(level: str | int | None) -> int:
     return parse_level(env, source="LOG_LEVEL")
 
 
-def make_handler(
-    *,
-    stream: IO[str] | None = None,
-    suppress: SuppressUnwantedLogsFilter | bool | None = None,
-    formatter: logging.Formatter | None = None,
-    static_fields: dict[str, Any] | None = None,
-    rename_fields: dict[str, str] | None = None,
-    use_orjson: bool | None = None,
-    **_ignored: Any,
-) -> JsonLineHandler:
+def build_formatter(options: LoggingOptions) -> logging.Formatter:
+    """The formatter ``options`` describe: the one place that maps ``fmt``/``schema`` to a class."""
+    if options.formatter is not None:
+        return options.formatter
+    if options.fmt == "console":
+        from .console import ConsoleFormatter  # only when asked for
+
+        # The stream the handler writes to decides whether colours are wanted (a TTY).
+        return ConsoleFormatter(stream=options.stream or sys.stdout)
+    return CustomJsonFormatter(
+        static_fields=dict(options.static_fields or {}),
+        rename_fields=dict(options.rename_fields or {}),
+        use_orjson=options.use_orjson,
+        max_line_bytes=options.max_line_bytes,
+        schema=options.schema,
+    )
+
+
+def make_handler(options: LoggingOptions | None = None, /, **kwargs: Any) -> JsonLineHandler:
     """Build the handler :func:`init_structured_logging` installs, without installing it.
 
-    Options not given fall back to those of the last :func:`init_structured_logging` call.
-    ``suppress``: a filter; ``True`` for one built from the ``LOG_SUPPRESS_*`` environment
-    variables; ``None`` (the default) for the same only when one of them is set; ``False`` for
-    none. Also the ``()`` factory that
-    :func:`uvicorn_log_config` names, so uvicorn's ``dictConfig`` reproduces the same handler.
+    A pure factory: the handler depends on ``options`` (or the keyword options of
+    :func:`init_structured_logging`, resolved with :meth:`LoggingOptions.resolve`) and the
+    environment, never on an earlier call. Also the ``()`` factory that
+    :func:`uvicorn_log_config` names: ``dictConfig`` calls it with the options written in the
+    dict, and the stream is ``sys.stdout`` as it is then.
     """
-    global _active_suppress
-    given = {
-        "stream": stream,
-        "suppress": suppress,
-        "formatter": formatter,
-        "static_fields": static_fields,
-        "rename_fields": rename_fields,
-        "use_orjson": use_orjson,
-    }
-    options = {**_last_options, **{k: v for k, v in given.items() if v is not None}}
-    suppress_filter = options.get("suppress")
-    if suppress_filter is True or (
-        suppress_filter is None
-        and (os.environ.get("LOG_SUPPRESS_LOGGERS") or os.environ.get("LOG_SUPPRESS_PATHS"))
+    if options is None:
+        options = LoggingOptions.resolve(**kwargs)
+    elif kwargs:
+        raise ValueError("make_handler: pass a LoggingOptions or keyword options, not both")
+    suppress = options.suppress
+    if suppress is True or (
+        suppress is None and (os.environ.get("LOG_SUPPRESS_LOGGERS") or os.environ.get("LOG_SUPPRESS_PATHS"))
     ):
-        suppress_filter = SuppressUnwantedLogsFilter()  # configured from the environment
-    handler = JsonLineHandler(options.get("stream") or sys.stdout)
-    if isinstance(suppress_filter, SuppressUnwantedLogsFilter):
-        handler.addFilter(suppress_filter)
-        _active_suppress = suppress_filter
-    else:
-        _active_suppress = None
+        suppress = SuppressUnwantedLogsFilter()  # configured from the environment
+    handler = JsonLineHandler(options.stream or sys.stdout, enqueue=options.enqueue)
+    if isinstance(suppress, SuppressUnwantedLogsFilter):
+        handler.addFilter(suppress)
+        handler.suppress_filter = suppress
     handler.addFilter(ServerDuplicateFilter())
     handler.addFilter(ContextFilter())
-    handler.setFormatter(
-        options.get("formatter")
-        or CustomJsonFormatter(
-            static_fields=options.get("static_fields"),
-            rename_fields=options.get("rename_fields"),
-            use_orjson=options.get("use_orjson"),
-        )
-    )
+    handler.setFormatter(build_formatter(options))
     return handler
 
 
@@ -165,6 +131,10 @@ def init_structured_logging(
     static_fields: dict[str, Any] | None = None,
     rename_fields: dict[str, str] | None = None,
     use_orjson: bool | None = None,
+    fmt: str | None = None,
+    schema: str | None = None,
+    enqueue: bool | None = None,
+    max_line_bytes: int | None = None,
 ) -> JsonLineHandler:
     """Send every log record to stdout as one JSON line carrying the request's ids.
 
@@ -173,35 +143,49 @@ def init_structured_logging(
     * sets the root level from ``level`` (a name in any case, or a number), else the
       ``LOG_LEVEL`` environment variable, else ``INFO``; an invalid value raises
       ``ValueError`` naming ``level`` or ``LOG_LEVEL`` and listing the accepted values;
-    * removes the root logger's existing handlers and installs one ``StreamHandler`` on
-      ``stream`` (default ``sys.stdout``) with the filters and :class:`CustomJsonFormatter`;
+    * removes the root logger's existing handlers and installs one :class:`JsonLineHandler` on
+      ``stream`` (default ``sys.stdout``) with the filters and the formatter;
     * routes ``uvicorn`` and ``uvicorn.error`` through that handler and silences
       ``uvicorn.access`` (the access layer writes a richer record).
 
-    A second call replaces the first completely (its options and stream win); there is still one
-    handler, so no line is ever doubled. Returns the installed handler.
+    Output options (DESIGN §11), each also from the environment when not given:
+    ``fmt`` ``"json"`` or ``"console"`` (``LOG_FORMAT``); ``schema`` ``"default"``, ``"ecs"``,
+    ``"otel"`` or ``"gcp"`` (``LOG_SCHEMA``); ``enqueue`` (``LOG_ENQUEUE``): lines written by a
+    writer thread through a bounded queue, dropped and counted when it is full, instead of the
+    caller blocking on a slow reader; ``max_line_bytes`` (default 64 KiB): longer records are
+    cut inside their longest fields. Every option is validated before anything changes: an
+    invalid value is a ``ValueError`` naming the argument or the environment variable.
+
+    A second call replaces the first completely (its options and stream win; the first
+    handler's queue is drained first); there is still one handler, so no line is ever doubled.
+    Returns the installed handler.
 
     When uvicorn is started with its default ``log_config`` it reconfigures its loggers after
-    this call; start it with ``log_config=None`` or ``log_config=uvicorn_log_config()``.
+    this call; start it with ``log_config=None`` or ``log_config=uvicorn_log_config(...)`` given
+    the same options.
     """
-    global _last_options
     resolved = _resolve_level(level)
-    options: dict[str, Any] = {
-        "stream": stream,
-        "suppress": suppress,
-        "formatter": formatter,
-        "static_fields": static_fields,
-        "rename_fields": rename_fields,
-        "use_orjson": use_orjson,
-    }
-    _last_options = {}  # this call replaces the last one completely
-    handler = make_handler(**options)
-    _last_options = options
+    options = LoggingOptions.resolve(
+        stream=stream,
+        suppress=suppress,
+        formatter=formatter,
+        static_fields=static_fields,
+        rename_fields=rename_fields,
+        use_orjson=use_orjson,
+        fmt=fmt,
+        schema=schema,
+        enqueue=enqueue,
+        max_line_bytes=max_line_bytes,
+    )
+    handler = make_handler(options)
     root = logging.getLogger()
     for old in root.handlers[:]:
-        root.removeHandler(old)
         if isinstance(old, JsonLineHandler):  # ours: nobody else holds it
+            old.flush()  # its queued lines first, so the stream keeps their order
+            root.removeHandler(old)
             old.close()
+        else:
+            root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(resolved)
     _tame_server_loggers()
@@ -213,12 +197,16 @@ def uvicorn_log_config(level: str | int | None = None, **options: Any) -> dict[s
 
     Pass it as uvicorn's ``log_config=`` (or write it to a ``.json`` file for
     ``uvicorn --log-config``): uvicorn applies it when it starts, and the result is the same
-    single handler. ``options`` are JSON-serialisable handler options (``static_fields``,
-    ``rename_fields``, ``use_orjson``); options not given are those of the last
-    :func:`init_structured_logging` call, so combining both still yields one handler and one
-    line per record. The level is resolved now (argument, ``LOG_LEVEL``, ``INFO``).
+    single handler, on ``sys.stdout`` as it is then. ``options`` are the JSON-serialisable
+    options of :func:`init_structured_logging` (``fmt``, ``schema``, ``enqueue``,
+    ``max_line_bytes``, ``static_fields``, ``rename_fields``, ``use_orjson``, ``suppress`` as a
+    bool); they are validated and resolved now (with ``LOG_FORMAT``, ``LOG_SCHEMA``,
+    ``LOG_ENQUEUE`` and the level with ``LOG_LEVEL``) and written into the handler entry of the
+    dict, so the dict alone says what uvicorn will install: nothing is taken from an earlier
+    :func:`init_structured_logging` call (give both the same options).
     """
     resolved = _resolve_level(level)
+    handler = LoggingOptions.resolve(**options).config()
     formatter = {"()": "asgi_obs.formatter.CustomJsonFormatter"}
     silenced = {"handlers": [], "propagate": False}
     return {
@@ -227,7 +215,7 @@ def uvicorn_log_config(level: str | int | None = None, **options: Any) -> dict[s
         "disable_existing_loggers": False,
         # uvicorn writes ``use_colors`` into these two names when --use-colors is given.
         "formatters": {"default": dict(formatter), "access": dict(formatter)},
-        "handlers": {"default": {"()": "asgi_obs.logging_config.make_handler", **options}},
+        "handlers": {"default": {"()": "asgi_obs.logging_config.make_handler", **handler}},
         "loggers": {
             **{name: {"handlers": [], "propagate": True} for name in _SERVER_LOGGERS},
             **{name: dict(silenced) for name in _SILENCED_LOGGERS},

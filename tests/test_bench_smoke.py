@@ -51,3 +51,11 @@ def test_formatter_bench_prints_every_formatter() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     for name in ("CustomJsonFormatter, stdlib json", "CustomJsonFormatter, orjson", "OrjsonFormatter"):
         assert f"| asgi_obs {name}" in result.stdout or f"| python-json-logger {name}" in result.stdout
+
+
+def test_delivery_bench_prints_every_row() -> None:
+    """bench/delivery.py runs with tiny counts and prints a row per way of writing a line."""
+    result = run_bench("delivery.py", "--lines", "200", "--repeat", "1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for row in ("pipe: stream.write + flush", "pipe: asgi_obs (flock + os.write)", "pipe: asgi_obs enqueue"):
+        assert f"| {row}" in result.stdout

@@ -181,3 +181,99 @@ def test_rebuilt_record_is_formatted_from_its_attributes() -> None:
     rebuilt.path = "/users/[id]"  # type: ignore[attr-defined]
     line = json.loads(CustomJsonFormatter().format(rebuilt))
     assert (line["path"], line["status"]) == ("/users/[id]", 200)
+
+
+@pytest.mark.parametrize("use_orjson", ENCODERS)
+def test_non_str_keys_keep_the_line(use_orjson: bool) -> None:
+    """extra={1: ...}, {None: ...} and a tuple key give one line, the keys rendered with str()."""
+    logger, stream = _logger(use_orjson=use_orjson)
+    logger.info("int", extra={1: "x"})
+    logger.info("none", extra={None: 1})
+    logger.info("tuple", extra={(1, 2): "t", "nested": {3: "n"}})
+    one, none, pair = _lines(stream)
+    assert one["1"] == "x"
+    assert none["None"] == 1
+    assert pair["(1, 2)"] == "t" and pair["nested"] == {"3": "n"}
+
+
+def _emit_access(logger: logging.Logger, path: str) -> None:
+    from asgi_obs._emit import emit_record
+
+    emit_record(
+        logger, logging.INFO, f"GET {path} 200", {"method": "GET", "path": path, "status": 200}, kind="access"
+    )
+
+
+# The formatter's fast path (a layer's record) and its general path (logger.info).
+PATHS = [pytest.param(True, id="layer-record"), pytest.param(False, id="logger-call")]
+
+
+@pytest.mark.parametrize("use_orjson", ENCODERS)
+@pytest.mark.parametrize("layer", PATHS)
+def test_line_separators_escaped(use_orjson: bool, layer: bool) -> None:
+    """U+2028, U+2029 and U+0085 are written as escapes: the line stays one line for everyone."""
+    logger, stream = _logger(use_orjson=use_orjson)
+    path = "/a\u2028b\u2029c\x85d-é"
+    if layer:
+        _emit_access(logger, path)
+    else:
+        logger.info("sep", extra={"path": path})
+    text = stream.getvalue()
+    assert "\\u2028" in text and "\\u2029" in text and "\\u0085" in text and "é" in text
+    assert len(text.splitlines()) == 1  # str.splitlines() splits on all three
+    assert json.loads(text)["path"] == path
+
+
+def _deep_failure(depth: int) -> None:
+    if depth == 0:
+        raise ValueError("at the bottom")
+    _deeper(depth - 1)  # alternating frames: Python does not fold them into "repeated N times"
+
+
+def _deeper(depth: int) -> None:
+    _deep_failure(depth)
+
+
+@pytest.mark.parametrize("use_orjson", ENCODERS)
+def test_long_record_cut_to_max_line_bytes(use_orjson: bool) -> None:
+    """A record over max_line_bytes is cut inside its longest fields; the traceback keeps head and tail."""
+    logger, stream = _logger(use_orjson=use_orjson, max_line_bytes=8192)
+    try:
+        _deep_failure(100)
+    except ValueError:
+        logger.exception("boom", extra={"big": "é" * 20_000, "ids": list(range(5000)), "user_id": 7})
+    text = stream.getvalue()
+    assert len(text.encode()) <= 8192
+    (line,) = _lines(stream)
+    assert (line["message"], line["user_id"], line["level"]) == ("boom", 7, "ERROR")
+    assert line["exc_info"].startswith("Traceback (most recent call last):")
+    assert line["exc_info"].endswith("ValueError: at the bottom")
+    for field in ("exc_info", "big", "ids"):
+        assert "characters cut to fit max_line_bytes" in line[field], field
+    assert line["big"].startswith("éé") and line["big"].endswith("éé")
+
+
+@pytest.mark.parametrize("use_orjson", ENCODERS)
+def test_long_layer_record_cut(use_orjson: bool) -> None:
+    """A layer's record with a huge path (the fast path) is cut the same way."""
+    logger, stream = _logger(use_orjson=use_orjson, max_line_bytes=4096)
+    _emit_access(logger, "/" + "p" * 100_000)
+    assert len(stream.getvalue().encode()) <= 4096
+    (line,) = _lines(stream)
+    assert line["status"] == 200 and "characters cut" in line["path"]
+
+
+def test_many_small_fields_still_fit() -> None:
+    """Thousands of small fields: the first keys are kept and the line says how many were dropped."""
+    logger, stream = _logger(max_line_bytes=2048)
+    logger.info("wide", extra={f"k{i}": i for i in range(3000)})
+    assert len(stream.getvalue().encode()) <= 2048
+    (line,) = _lines(stream)
+    assert line["message"] == "wide" and "fields dropped to fit max_line_bytes" in line["truncated"]
+
+
+def test_max_line_bytes_validated() -> None:
+    """max_line_bytes below 1024 or not an int is a ValueError naming it."""
+    for bad in (100, "64k", True):
+        with pytest.raises(ValueError, match="max_line_bytes"):
+            CustomJsonFormatter(max_line_bytes=bad)  # type: ignore[arg-type]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sys
 import urllib.request
 
 import pytest
@@ -17,7 +18,14 @@ from .servers import run_python
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("LOG_LEVEL", "LOG_SUPPRESS_LOGGERS", "LOG_SUPPRESS_PATHS"):
+    for name in (
+        "LOG_LEVEL",
+        "LOG_SUPPRESS_LOGGERS",
+        "LOG_SUPPRESS_PATHS",
+        "LOG_FORMAT",
+        "LOG_SCHEMA",
+        "LOG_ENQUEUE",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -105,17 +113,33 @@ def test_uvicorn_log_config_is_json_serialisable() -> None:
     assert config["root"]["level"] == logging.WARNING
 
 
-def test_uvicorn_log_config_after_init_keeps_one_handler() -> None:
+def test_uvicorn_log_config_after_init_keeps_one_handler(monkeypatch: pytest.MonkeyPatch) -> None:
     """dictConfig(uvicorn_log_config()) after init_structured_logging(): one handler, one line."""
     import logging.config
 
-    stream = io.StringIO()
-    init_structured_logging(stream=stream)
+    init_structured_logging(stream=io.StringIO())
+    current = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", current)
     logging.config.dictConfig(uvicorn_log_config())
     root = logging.getLogger()
     assert len(root.handlers) == 1
     logging.getLogger("app").info("once")
-    assert [json.loads(line)["message"] for line in stream.getvalue().splitlines()] == ["once"]
+    assert [json.loads(line)["message"] for line in current.getvalue().splitlines()] == ["once"]
+
+
+def test_stale_stream_never_receives_a_later_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stream given to an earlier init_structured_logging() gets nothing from dictConfig."""
+    import logging.config
+
+    old = io.StringIO()
+    init_structured_logging(stream=old, static_fields={"service": "old"})
+    current = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", current)
+    logging.config.dictConfig(uvicorn_log_config())
+    logging.getLogger("app").info("after")
+    assert old.getvalue() == ""
+    (line,) = [json.loads(text) for text in current.getvalue().splitlines()]
+    assert line["message"] == "after" and "service" not in line  # nor the old call's options
 
 
 SERVER = """
@@ -183,3 +207,130 @@ def test_suppress_true_builds_the_filter_from_the_environment(monkeypatch: pytes
     assert [type(f) for f in handler.filters].count(SuppressUnwantedLogsFilter) == 1
     handler = init_structured_logging(stream=io.StringIO(), suppress=False)
     assert not [f for f in handler.filters if isinstance(f, SuppressUnwantedLogsFilter)]
+
+
+# Each output option, invalid as an argument and as its environment variable.
+@pytest.mark.parametrize(
+    ("kwargs", "env", "match"),
+    [
+        ({"fmt": "xml"}, None, r"fmt='xml': expected one of json, console"),
+        ({}, ("LOG_FORMAT", "yaml"), r"LOG_FORMAT='yaml'"),
+        ({"schema": "splunk"}, None, r"schema='splunk': expected one of default, ecs, otel, gcp"),
+        ({}, ("LOG_SCHEMA", "elk"), r"LOG_SCHEMA='elk'"),
+        ({"enqueue": "yes"}, None, r"enqueue='yes'"),
+        ({}, ("LOG_ENQUEUE", "maybe"), r"LOG_ENQUEUE='maybe'"),
+        ({"max_line_bytes": 10}, None, r"max_line_bytes=10"),
+    ],
+)
+def test_invalid_output_options_name_the_culprit(
+    monkeypatch: pytest.MonkeyPatch, kwargs: dict[str, object], env: tuple[str, str] | None, match: str
+) -> None:
+    """An invalid fmt/schema/enqueue/max_line_bytes is a ValueError naming it; nothing changes."""
+    if env is not None:
+        monkeypatch.setenv(*env)
+    before = init_structured_logging(stream=io.StringIO()) if env is None else None
+    with pytest.raises(ValueError, match=match):
+        init_structured_logging(stream=io.StringIO(), **kwargs)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=match):
+        uvicorn_log_config(**kwargs)
+    if before is not None:
+        assert logging.getLogger().handlers == [before]
+
+
+def test_output_options_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LOG_FORMAT=json, LOG_SCHEMA=default, LOG_ENQUEUE=1 are honoured; an argument wins."""
+    from asgi_obs.logging_config import LoggingOptions
+
+    monkeypatch.setenv("LOG_FORMAT", "JSON")
+    monkeypatch.setenv("LOG_SCHEMA", "default")
+    monkeypatch.setenv("LOG_ENQUEUE", "1")
+    options = LoggingOptions.resolve()
+    assert (options.fmt, options.schema, options.enqueue) == ("json", "default", True)
+    assert LoggingOptions.resolve(enqueue=False).enqueue is False
+    capture = LogCapture()
+    handler = init_structured_logging(stream=capture.stream)
+    assert handler.enqueue
+    logging.getLogger("app").info("queued")
+    handler.flush()
+    assert [line["message"] for line in capture.lines()] == ["queued"]
+
+
+def test_uvicorn_log_config_carries_its_options(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The options are written into the handler entry, and dictConfig builds exactly that handler."""
+    import logging.config
+
+    config = uvicorn_log_config(static_fields={"service": "api"}, max_line_bytes=2048, enqueue=False)
+    entry = config["handlers"]["default"]
+    assert entry["static_fields"] == {"service": "api"} and entry["max_line_bytes"] == 2048
+    assert (entry["fmt"], entry["schema"], entry["enqueue"]) == ("json", "default", False)
+    assert json.loads(json.dumps(config)) == config
+    current = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", current)
+    logging.config.dictConfig(config)
+    logging.getLogger("app").info("x" * 5000)
+    (line,) = [json.loads(text) for text in current.getvalue().splitlines()]
+    assert line["service"] == "api" and len(current.getvalue().encode()) <= 2048
+    with pytest.raises(ValueError, match="stream"):
+        uvicorn_log_config(stream=io.StringIO())
+
+
+def test_installed_suppress_filter_follows_the_root_handler() -> None:
+    """installed_suppress_filter() is the installed handler's filter; make_handler() alone changes nothing."""
+    from asgi_obs import SuppressUnwantedLogsFilter
+    from asgi_obs.logging_config import installed_suppress_filter, make_handler
+
+    noise = SuppressUnwantedLogsFilter(patterns=["noise"])
+    init_structured_logging(stream=io.StringIO(), suppress=noise)
+    assert installed_suppress_filter() is noise
+    make_handler(stream=io.StringIO(), suppress=False)  # built, not installed
+    assert installed_suppress_filter() is noise
+    init_structured_logging(stream=io.StringIO(), suppress=False)
+    assert installed_suppress_filter() is None
+
+
+def test_json_default_formatter_built_by_the_factory() -> None:
+    """fmt="json", schema="default" (also from make_handler) builds CustomJsonFormatter with the options."""
+    from asgi_obs import CustomJsonFormatter
+    from asgi_obs.logging_config import LoggingOptions, build_formatter
+
+    formatter = build_formatter(LoggingOptions.resolve(fmt="json", schema="default", static_fields={"a": 1}))
+    assert type(formatter) is CustomJsonFormatter and formatter.static_fields == {"a": 1}
+
+
+def test_enqueue_second_init_drains_the_first() -> None:
+    """With enqueue=True a second init_structured_logging() writes every queued line first."""
+    first = io.StringIO()
+    init_structured_logging(stream=first, enqueue=True)
+    for i in range(500):
+        logging.getLogger("app").info("line %d", i)
+    init_structured_logging(stream=io.StringIO())
+    assert [json.loads(line)["message"] for line in first.getvalue().splitlines()] == [
+        f"line {i}" for i in range(500)
+    ]
+
+
+def test_enqueue_full_queue_drops_and_reports_the_exact_count() -> None:
+    """A full queue drops lines; one WARNING, once the writer caught up, gives their exact number."""
+    import threading
+
+    from asgi_obs._delivery import Sink
+    from asgi_obs._enqueue import QueuedSink
+
+    gate = threading.Event()
+
+    class Slow(Sink):
+        def write(self, text: str) -> None:
+            gate.wait()  # the reader is stalled until the gate opens
+            super().write(text)
+
+    out = io.StringIO()
+    sink = QueuedSink(Slow(out), lambda n: json.dumps({"dropped_lines": n}), max_chars=100 * 11)
+    for i in range(300):
+        sink.write(f"line {i:05d}")  # 10 characters + newline: 100 fit in the queue
+    gate.set()
+    sink.close()
+    lines = out.getvalue().splitlines()
+    written = [line for line in lines if line.startswith("line")]
+    reports = [json.loads(line)["dropped_lines"] for line in lines if line.startswith("{")]
+    assert len(written) + sum(reports) == 300 and sum(reports) > 0
+    assert written == sorted(written)

@@ -157,9 +157,9 @@ def before_breadcrumb(crumb: dict[str, Any], hint: Hint | None) -> dict[str, Any
     """
     record = hint.get("log_record") if hint else None
     if record is not None:
-        from ..logging_config import active_suppress_filter
+        from ..logging_config import installed_suppress_filter
 
-        suppress = active_suppress_filter()
+        suppress = installed_suppress_filter()
         if suppress is not None and suppress.should_suppress(record):
             return None
     return crumb

@@ -1,0 +1,113 @@
+"""``JsonLineHandler``: the one handler :func:`~asgi_obs.init_structured_logging` installs.
+
+Each record is formatted on the thread that logs it (so it carries that thread's request ids)
+and written as one line in one ``write()`` (see :mod:`asgi_obs._delivery`), or, with
+``enqueue=True``, handed to one writer thread (see :mod:`asgi_obs._enqueue`).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+from typing import IO, Any
+
+from ._delivery import Sink, make_sink
+from ._enqueue import QueuedSink
+from .fields import OUTPUT_LOGGER
+from .filters import SuppressUnwantedLogsFilter
+
+__all__ = ["JsonLineHandler"]
+
+_DEFAULT_FORMATTER = logging.Formatter()
+
+
+class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A ``StreamHandler`` writing each record as one line, in one ``write()`` system call.
+
+    Behaves as ``logging.StreamHandler`` (filters, ``setStream``, ``handleError`` for a
+    formatter that raises) with less work per record: the handler lock is taken once. A stream
+    with a file descriptor is written with ``os.write`` (a pipe shared by several processes
+    under an advisory lock, so lines never interleave); a ``StringIO`` through its ``write``.
+    With ``enqueue=True`` the line goes to a bounded queue read by one writer thread: the caller
+    never waits for the stream, and lines that do not fit are dropped and counted (a WARNING
+    on logger ``asgi_obs.output`` says how many). When the output breaks (EPIPE, a closed
+    descriptor), one line on stderr names the problem and the lost lines are counted
+    (:attr:`lost_lines`) instead of a traceback per record.
+    """
+
+    #: The :class:`SuppressUnwantedLogsFilter` among this handler's filters (set by make_handler).
+    suppress_filter: SuppressUnwantedLogsFilter | None = None
+
+    def __init__(self, stream: IO[str] | None = None, *, enqueue: bool = False) -> None:
+        super().__init__(stream)
+        self.enqueue = enqueue
+        self._sink_stream: IO[str] = self.stream
+        self._sink: Sink | QueuedSink = self._make_sink()
+
+    def _make_sink(self) -> Sink | QueuedSink:
+        sink = make_sink(self.stream)
+        return QueuedSink(sink, self._drop_report) if self.enqueue else sink
+
+    @property
+    def lost_lines(self) -> int:
+        """Lines not written because the output broke (they are also reported on close)."""
+        return self._sink.lost
+
+    def handle(self, record: logging.LogRecord) -> Any:
+        # Handler.handle() with Filterer.filter() inlined (one call less per record); a filter
+        # may return a replacement record, as Python 3.12+ allows.
+        for flt in self.filters:
+            result = flt.filter(record) if hasattr(flt, "filter") else flt(record)
+            if not result:
+                return False
+            if isinstance(result, logging.LogRecord):
+                record = result
+        with self.lock:  # type: ignore[union-attr]
+            self.emit(record)
+        return record
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = (self.formatter or _DEFAULT_FORMATTER).format(record)
+            if self.stream is not self._sink_stream:  # setStream() or a plain assignment
+                self._rebind()
+            self._sink.write(text)  # never raises for a broken output: it counts instead
+        except RecursionError:  # as logging does: never swallow a recursion
+            raise
+        except Exception:  # noqa: BLE001 - logging's own policy: report on stderr, carry on
+            self.handleError(record)
+
+    def _rebind(self) -> None:
+        old = self._sink
+        self._sink_stream = self.stream
+        self._sink = self._make_sink()
+        old.close()
+
+    def _drop_report(self, dropped: int) -> str:
+        # Runs on the writer thread: a copy of the formatter, so no state is shared with callers.
+        record = logging.LogRecord(
+            OUTPUT_LOGGER,
+            logging.WARNING,
+            __file__,
+            0,
+            "%d log lines dropped: the output did not keep up (enqueue=True)",
+            (dropped,),
+            None,
+        )
+        record.dropped_lines = dropped
+        try:
+            return str(copy.copy(self.formatter or _DEFAULT_FORMATTER).format(record))
+        except Exception:  # noqa: BLE001 - the count must reach the output whatever the formatter
+            return json.dumps({"level": "WARNING", "logger": OUTPUT_LOGGER, "dropped_lines": dropped})
+
+    def flush(self) -> None:
+        """Write what is buffered; with ``enqueue=True``, wait (boundedly) for the queue to drain."""
+        with self.lock:  # type: ignore[union-attr]
+            self._sink.flush()
+
+    def close(self) -> None:
+        """Drain the queue, report lost lines on stderr, then close as ``StreamHandler`` does."""
+        with self.lock:  # type: ignore[union-attr]
+            self._sink.close()
+        super().close()
