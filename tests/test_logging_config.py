@@ -334,3 +334,36 @@ def test_enqueue_full_queue_drops_and_reports_the_exact_count() -> None:
     reports = [json.loads(line)["dropped_lines"] for line in lines if line.startswith("{")]
     assert len(written) + sum(reports) == 300 and sum(reports) > 0
     assert written == sorted(written)
+
+
+def test_fmt_console_writes_readable_lines() -> None:
+    """init_structured_logging(fmt="console") installs the console format on the one handler."""
+    stream = io.StringIO()
+    init_structured_logging(stream=stream, fmt="console")
+    logging.getLogger("app").info("hello", extra={"user_id": 7})
+    line = stream.getvalue()
+    assert "hello" in line and "user_id=7" in line
+    assert not line.lstrip().startswith("{")
+
+
+def test_log_schema_env_picks_the_preset(monkeypatch: pytest.MonkeyPatch) -> None:
+    """LOG_SCHEMA=ecs gives ECS lines (``@timestamp``, ``log.level``) without code changes."""
+    monkeypatch.setenv("LOG_SCHEMA", "ecs")
+    stream = io.StringIO()
+    init_structured_logging(stream=stream)
+    logging.getLogger("app").warning("careful")
+    (line,) = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert line["log.level"] == "warning" and "@timestamp" in line and line["message"] == "careful"
+
+
+def test_uvicorn_log_config_carries_the_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    """uvicorn_log_config(schema="gcp") through dictConfig writes Cloud Logging lines."""
+    import contextlib
+    import logging.config
+
+    stream = io.StringIO()
+    with contextlib.redirect_stdout(stream):
+        logging.config.dictConfig(uvicorn_log_config(schema="gcp"))
+        logging.getLogger("app").error("broken")
+    (line,) = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert line["severity"] == "ERROR" and line["message"].startswith("broken")
