@@ -245,5 +245,6 @@ def _add_decoded(found: dict[str, None], sent: str) -> None:
         unquote(sent, errors="replace"),
         _decode(sent, "utf-8"),
         _decode(sent),
+        sent.encode("latin-1").decode("utf-8", "replace"),  # raw UTF-8 bytes, read as UTF-8
     ):
         found[decoded] = None
