@@ -65,6 +65,7 @@ def test_unconfigured_is_the_peer() -> None:
     assert not unconfigured and PROXIES
     assert unconfigured.client_ip(scope("10.0.0.1", "6.6.6.6")) == "10.0.0.1"
     assert unconfigured.client_ip(scope(None, "6.6.6.6")) is None
+    assert unconfigured.client_ip(scope("/run/app.sock", "6.6.6.6")) == "/run/app.sock"  # as the server said
     assert unconfigured.client_ip({"type": "http"}) is None
 
 
