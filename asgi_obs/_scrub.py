@@ -6,7 +6,6 @@ import base64
 import binascii
 import contextlib
 import json
-import re
 from collections.abc import Callable, Collection, Iterable
 from typing import Any
 from urllib.parse import unquote
@@ -98,14 +97,17 @@ def scrub(obj: Any, secrets: Collection[str], replacement: str = "[Filtered]") -
                     needles[f"{quote}{form}{quote}"] = f"{quote}{replacement}{quote}"
     if not needles:
         return obj
-    pattern = re.compile("|".join(re.escape(needle) for needle in sorted(needles, key=len, reverse=True)))
+    # Longest first, so a secret holding another is replaced whole; a few plain substring
+    # searches per string beat compiling a regex of fresh secrets for every event.
+    table = sorted(needles.items(), key=lambda item: len(item[0]), reverse=True)
     heads = [needle for needle in needles if needle[0] not in "'\""]
 
     def text(value: str) -> str:
         if value in exact:
             return replacement
-        if pattern.search(value) is not None:
-            value = pattern.sub(lambda match: needles[match.group()], value)
+        for needle, new in table:
+            if needle in value:
+                value = value.replace(needle, new)
         if value.endswith(_CUT_MARK):
             value = _cut_tail(value, heads, replacement)
         return value
