@@ -27,6 +27,7 @@ from types import MethodType
 from typing import TYPE_CHECKING, Any
 
 from ._types import Message, Receive, Scope, Send
+from .context import request_id_var, state_var, trace_id_var
 from .request_info import frame_size
 
 if TYPE_CHECKING:
@@ -61,6 +62,7 @@ class ResponseTracker:
         "body_read",
         "close_code",
         "completed",
+        "detach",
         "disconnected",
         "error",
         "handled",
@@ -73,6 +75,7 @@ class ResponseTracker:
         "request_bytes",
         "response_bytes",
         "scope",
+        "sentry_base",
         "start_ns",
         "started",
         "status",
@@ -91,6 +94,10 @@ class ResponseTracker:
         self.is_head = scope.get("method") == "HEAD"
         #: ``(name, value)`` set (replacing any) on every response opener; by the context layer.
         self.id_header: tuple[bytes, bytes] | None = None
+        #: The completing send runs outside the request's context (set by the context layer,
+        #: which owns that context); ``sentry_base``: Sentry's scopes of before the request.
+        self.detach = False
+        self.sentry_base: tuple[Any, Any] | None = None
         self.access: AccessLogMiddleware | None = None
         self.error: ErrorMiddleware | None = None
         self.start_ns = 0
@@ -178,6 +185,7 @@ class ResponseTracker:
     async def send(self, message: Message) -> None:
         """The app's ``send``: accounted for, the id header set, the layers told at completion."""
         kind = message["type"]
+        done_before = self.completed
         if kind == "http.response.body":
             more = message.get("more_body", False)
             if not self.disconnected:
@@ -221,6 +229,9 @@ class ResponseTracker:
                 self._complete()
         elif kind in _BODY_EXTENSIONS and not message.get("more_body", False) and not self.completed:
             self._complete()
+        if self.detach and self.completed and not done_before:
+            await self._send_detached(message)
+            return
         try:
             await self._send(message)
         except OSError:
@@ -228,6 +239,24 @@ class ResponseTracker:
             if not self.completed:
                 self.disconnected = True
             raise
+
+    async def _send_detached(self, message: Message) -> None:
+        """The completing send, handed to the server outside this request's context.
+
+        A server may start the next pipelined request's task inside this call (uvicorn does):
+        that task copies the context of the moment, so it must see no ids, no state and the
+        Sentry scopes of before this request — or it would log and report under this one's.
+        """
+        tokens = (request_id_var.set(None), trace_id_var.set(None), state_var.set(None))
+        sentry_tokens = _enter_sentry_base(self.sentry_base) if self.sentry_base is not None else None
+        try:
+            await self._send(message)
+        finally:
+            if sentry_tokens is not None:
+                _leave_sentry_base(sentry_tokens)
+            state_var.reset(tokens[2])
+            trace_id_var.reset(tokens[1])
+            request_id_var.reset(tokens[0])
 
     def _with_id(self, message: Message) -> Message:
         name, _ = id_header = self.id_header  # type: ignore[misc]
@@ -258,6 +287,23 @@ class ResponseTracker:
             self.access.response_completed(self)
         if failed:
             error.capture_completed(self)  # type: ignore[union-attr]
+
+
+def _enter_sentry_base(base: tuple[Any, Any]) -> tuple[Any, Any, Any]:
+    # Sentry's own scope variables (sentry_sdk.scope), set back to what they were before the
+    # request forked them; sentry_sdk is loaded whenever a base was recorded.
+    scope_module = sys.modules["sentry_sdk.scope"]
+    return (
+        scope_module,
+        scope_module._isolation_scope.set(base[0]),
+        scope_module._current_scope.set(base[1]),
+    )
+
+
+def _leave_sentry_base(tokens: tuple[Any, Any, Any]) -> None:
+    scope_module, isolation_token, current_token = tokens
+    scope_module._current_scope.reset(current_token)
+    scope_module._isolation_scope.reset(isolation_token)
 
 
 def tracker_of(send: Any) -> ResponseTracker | None:

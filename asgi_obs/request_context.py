@@ -181,6 +181,9 @@ class RequestContextMiddleware:
         # The one send/receive wrapper of the request: the layers inside reuse it.
         tracker = ResponseTracker(scope, receive, send)
         tracker.id_header = (self._header, request_id.encode("ascii"))
+        tracker.detach = True
+        if sentry_scope is not None:
+            tracker.sentry_base = sentry_scope.base
         rid_token = request_id_var.set(request_id)
         trace_token = trace_id_var.set(state.trace_id)
         state_token = state_var.set(state)

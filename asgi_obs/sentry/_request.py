@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import sentry_sdk
+import sentry_sdk.scope as _scope_module
 from sentry_sdk.tracing_utils import has_tracing_enabled
 from sentry_sdk.utils import event_from_exception
 
@@ -160,16 +161,20 @@ class RequestScope:
     The few captures the error layer makes outside that scope get a scope of their own.
     """
 
-    __slots__ = ("_asgi_scope", "_fork", "_inside", "_state")
+    __slots__ = ("_asgi_scope", "_fork", "_inside", "_state", "base")
 
     def __init__(self, state: RequestState, asgi_scope: Scope, sentry_inside: bool = False) -> None:
         self._state = state
         self._asgi_scope = asgi_scope
         self._inside = sentry_inside
         self._fork: Any = None
+        #: Sentry's (isolation, current) scopes of before the request: the completing send is
+        #: handed to the server in them (see ``ResponseTracker._send_detached``).
+        self.base: tuple[Any, Any] | None = None
 
     def __enter__(self) -> None:
         ensure_registered()
+        self.base = (_scope_module._isolation_scope.get(), _scope_module._current_scope.get())
         state = self._state
         asgi_scope = self._asgi_scope
         if _outer_sentry_middleware():
