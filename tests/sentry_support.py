@@ -113,7 +113,10 @@ class EnvelopeSink:
                     body = gzip.decompress(body)
                 with sink._lock:
                     sink.requests += 1
-                    if self.path.startswith("/api/") and self.path.endswith("/envelope/"):
+                    # /api/<project>/envelope/ from a DSN; /stream is where Spotlight posts.
+                    if (self.path.startswith("/api/") and self.path.endswith("/envelope/")) or (
+                        self.path == "/stream"
+                    ):
                         for item in Envelope.deserialize(body).items:
                             event = item.get_event()
                             if event is not None:

@@ -45,13 +45,17 @@ def is_active() -> bool:
     """Tell whether ``sentry_sdk`` is imported and a client that sends events is active.
 
     ``sentry_sdk.init()`` without a DSN makes an "active" client with no transport: events go
-    nowhere, so asgi_obs treats it as no Sentry (no scope forking, no ``sentry-trace`` out).
+    nowhere, so asgi_obs treats it as no Sentry (no scope forking, no ``sentry-trace`` out) —
+    unless Spotlight is on (``SENTRY_SPOTLIGHT``): then events go to the local sidecar.
     """
     sdk = sys.modules.get("sentry_sdk")
     if sdk is None:
         return False
     client = sdk.get_client()
-    return bool(client.is_active()) and getattr(client, "transport", None) is not None
+    # A DSN-less client with Spotlight has no transport, but sends to the local sidecar.
+    return bool(client.is_active()) and (
+        getattr(client, "transport", None) is not None or getattr(client, "spotlight", None) is not None
+    )
 
 
 _request_module: ModuleType | None = None

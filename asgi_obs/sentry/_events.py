@@ -11,11 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 from .. import _marks
 from .._emit import record_kind
-from .._types import Scope
 from ..classify import is_disconnect
 from ..context import state_var
 from ..fields import ERROR_LOGGER
-from ..redaction import QueryRedactor
+from ._enrich import enrich
 
 __all__ = [
     "SentryRequest",
@@ -32,7 +31,6 @@ else:
     Event = Hint = dict
 
 _CHECKED = "asgi_obs_checked"
-_DEFAULT_REDACTOR = QueryRedactor()
 _register_lock = threading.Lock()
 _registered = False
 # Error-layer logger names Sentry's logging integration must ignore (no breadcrumb, no event:
@@ -43,30 +41,21 @@ _layer_loggers: set[str] = {ERROR_LOGGER}
 class SentryRequest:
     """Sentry's bookkeeping for one request, in ``RequestState.sentry``."""
 
-    __slots__ = ("failures", "scope_inside")
+    __slots__ = ("client_trace", "failures", "injected_trace", "scope_inside")
 
     def __init__(self) -> None:
         #: Events kept for this request that carried an exception (asgi_obs' processor counts).
         self.failures = 0
         #: The request runs in the scope of a Sentry middleware inside the app, not ours.
         self.scope_inside = False
-
-
-def _request_data(scope: Scope, redactor: QueryRedactor | None) -> dict[str, Any]:
-    server = scope.get("server")
-    host = f"{server[0]}:{server[1]}" if server and server[1] is not None else (server[0] if server else "")
-    query = scope.get("query_string") or b""
-    data: dict[str, Any] = {
-        "method": scope.get("method", "GET"),
-        "url": f"{scope.get('scheme', 'http')}://{host}{scope.get('root_path', '')}{scope.get('path', '')}",
-    }
-    if query:
-        data["query_string"] = (redactor or _DEFAULT_REDACTOR)(query)
-    return data
+        #: A ``sentry-trace`` request header was set for a Sentry middleware inside the app;
+        #: ``client_trace`` is the one the client sent (``None``: none), shown on events.
+        self.injected_trace = False
+        self.client_trace: bytes | None = None
 
 
 def event_processor(event: Event, hint: Hint | None) -> Event | None:
-    """Drop duplicate events and events made from the layers' records; tag the others.
+    """Drop duplicate events and events made from the layers' records; enrich the others.
 
     Runs for every event of the process (registered by :func:`ensure_registered`), before
     ``before_send``.
@@ -90,13 +79,7 @@ def event_processor(event: Event, hint: Hint | None) -> Event | None:
                 state.sentry = SentryRequest()
             state.sentry.failures += 1
     if state is not None:
-        tags = event.get("tags")
-        if not isinstance(tags, dict):
-            tags = event["tags"] = {}
-        tags.setdefault("request_id", state.request_id)
-        tags.setdefault("trace_id", state.trace_id)
-        if "request" not in event and state.asgi_scope is not None:
-            event["request"] = _request_data(state.asgi_scope, state.redactor)
+        enrich(event, hint, state)
     return event
 
 

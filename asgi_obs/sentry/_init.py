@@ -36,13 +36,28 @@ def _sample_rate(value: Any) -> float | None:
     return rate
 
 
-def init_sentry(**options: Any) -> bool:
-    """Initialise Sentry from the environment, wired for asgi_obs; ``False`` without a DSN.
+def _spotlight_from_env(value: str | None) -> str | bool:
+    """``SENTRY_SPOTLIGHT`` as sentry-sdk reads it: a URL, or a boolean word (``1``, ``true`` ...)."""
+    if not value or not value.strip():
+        return False
+    text = value.strip()
+    lowered = text.lower()
+    if lowered in ("0", "false", "f", "n", "no", "off"):
+        return False
+    if lowered in ("1", "true", "t", "y", "yes", "on"):
+        return True
+    return text
 
-    Reads ``SENTRY_DSN``, ``SENTRY_ENVIRONMENT``, ``SENTRY_RELEASE`` and
+
+def init_sentry(**options: Any) -> bool:
+    """Initialise Sentry from the environment, wired for asgi_obs; ``False`` when there is nowhere to send.
+
+    Reads ``SENTRY_DSN``, ``SENTRY_SPOTLIGHT``, ``SENTRY_ENVIRONMENT``, ``SENTRY_RELEASE`` and
     ``SENTRY_TRACES_SAMPLE_RATE`` (an invalid rate raises ``ValueError``); keyword ``options``
-    win over the environment and go to ``sentry_sdk.init``. Without a DSN it returns ``False``
-    and changes nothing. Otherwise INFO records become breadcrumbs and ERROR records events
+    win over the environment and go to ``sentry_sdk.init``. Without a DSN and without Spotlight
+    (``SENTRY_SPOTLIGHT``, or ``spotlight=``: events to a local Spotlight sidecar, no DSN
+    needed) it returns ``False`` and changes nothing. Otherwise INFO records become breadcrumbs
+    and ERROR records events
     (``LoggingIntegration(level=INFO, event_level=ERROR)`` unless ``integrations`` has one), the
     user's ``before_send``/``before_breadcrumb`` run *after* ours (chained, never replaced), the
     event processor is registered, and it returns ``True``.
@@ -53,7 +68,10 @@ def init_sentry(**options: Any) -> bool:
     patch route construction.
     """
     dsn = options.pop("dsn", None) or os.environ.get("SENTRY_DSN")
-    if not dsn:
+    spotlight = options.get("spotlight")
+    if spotlight is None:
+        spotlight = _spotlight_from_env(os.environ.get("SENTRY_SPOTLIGHT"))
+    if not dsn and not spotlight:
         return False
     import sentry_sdk
     from sentry_sdk.integrations.logging import LoggingIntegration
@@ -70,6 +88,8 @@ def init_sentry(**options: Any) -> bool:
         integrations.append(LoggingIntegration(level=logging.INFO, event_level=logging.ERROR))
     options["before_send"] = _chain(before_send, options.get("before_send"))
     options["before_breadcrumb"] = _chain(before_breadcrumb, options.get("before_breadcrumb"))
-    sentry_sdk.init(dsn=dsn, integrations=integrations, **options)
+    if spotlight and "spotlight" not in options:
+        options["spotlight"] = spotlight
+    sentry_sdk.init(dsn=dsn or None, integrations=integrations, **options)
     ensure_registered()
     return True

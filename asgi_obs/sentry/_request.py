@@ -19,6 +19,7 @@ from .._types import Scope
 from ..context import RequestState
 from ..fields import method_of
 from ..request_info import route_template
+from ._enrich import wire_client
 from ._events import SentryRequest, ensure_registered
 
 __all__ = ["RequestScope", "capture_failure", "sentry_wraps", "trace_headers"]
@@ -95,9 +96,17 @@ def _hand_trace_downstream(asgi_scope: Scope, isolation: Any, state: RequestStat
         value = _sentry_trace(context.trace_id, context.span_id, state.sampled)
     else:  # no scope of ours: the request's own ids, as _continue_trace would have set them
         value = _sentry_trace(state.trace_id, state.span_id, state.sampled)
-    headers = [h for h in asgi_scope.get("headers") or () if h[0] != b"sentry-trace"]
+    if state.sentry is None:
+        state.sentry = SentryRequest()
+    headers = []
+    for header in asgi_scope.get("headers") or ():
+        if header[0] == b"sentry-trace":
+            state.sentry.client_trace = header[1]
+        else:
+            headers.append(header)
     headers.append((b"sentry-trace", value.encode("ascii")))
     asgi_scope["headers"] = headers
+    state.sentry.injected_trace = True
 
 
 # Sentry's Starlette integration replaces Starlette.__call__ with this function, which runs
@@ -174,6 +183,7 @@ class RequestScope:
 
     def __enter__(self) -> None:
         ensure_registered()
+        wire_client(sentry_sdk.get_client())
         self.base = (_scope_module._isolation_scope.get(), _scope_module._current_scope.get())
         state = self._state
         asgi_scope = self._asgi_scope
