@@ -17,6 +17,8 @@ __all__ = [
     "ACCESS_LOGGER",
     "ERROR_FIELDS",
     "ERROR_LOGGER",
+    "FRAMEWORK_ERROR_LOGGERS",
+    "FRAMEWORK_ERROR_PREFIXES",
     "RECORD_ATTRS",
     "RESERVED_FIELDS",
     "SCHEMAS",
@@ -29,6 +31,13 @@ __all__ = [
 ACCESS_LOGGER = "asgi_obs.access"
 #: Default logger of the error records (``ErrorMiddleware(logger=...)`` changes it).
 ERROR_LOGGER = "asgi_obs.error"
+
+#: Loggers on which a framework writes its own ERROR record of a failure it then answers with a
+#: 5xx (Django's ``"Internal Server Error: /boom"``): absorbed into the error record.
+FRAMEWORK_ERROR_LOGGERS = ("django.request",)
+#: Messages a framework starts its own ERROR record of a failure with, on a logger named after
+#: each app (Quart's ``app.logger``: ``"Exception on request GET /boom"``): absorbed likewise.
+FRAMEWORK_ERROR_PREFIXES = ("Exception on request ", "Exception on websocket ")
 
 #: The keys every JSON line starts with, in this order (DESIGN §5).
 TOP_KEYS = ("timestamp", "level", "logger", "message", "request_id", "trace_id")
@@ -51,7 +60,8 @@ ACCESS_FIELDS = (
 )
 
 #: Fields of an error record; ``error_type``/``error_message`` only when there is an exception.
-ERROR_FIELDS = ("method", "path", "status", "error_type", "error_message", "traceback_logged")
+#: ``absorbed_from``: the logger of the framework's own record of the failure, folded into this one.
+ERROR_FIELDS = ("method", "path", "status", "error_type", "error_message", "traceback_logged", "absorbed_from")
 
 #: Attributes every ``LogRecord`` has on this Python (``taskName`` on 3.12+ ...).
 RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
