@@ -35,7 +35,10 @@ _MAX_HELD = 16
 
 
 def hold(record: logging.LogRecord, state: RequestState, holder: logging.Filter) -> bool:
-    """Keep ``record`` aside for the error layer (``holder``: the filter that saw it); ``False``: let it pass."""
+    """Keep ``record`` aside for the error layer; ``False``: let it pass.
+
+    ``holder`` is the filter that saw it: the record is released through its handler.
+    """
     if record.__dict__.get(RELEASED_KEY):
         return False
     held = state.held

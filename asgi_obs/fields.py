@@ -61,7 +61,15 @@ ACCESS_FIELDS = (
 
 #: Fields of an error record; ``error_type``/``error_message`` only when there is an exception.
 #: ``absorbed_from``: the logger of the framework's own record of the failure, folded into this one.
-ERROR_FIELDS = ("method", "path", "status", "error_type", "error_message", "traceback_logged", "absorbed_from")
+ERROR_FIELDS = (
+    "method",
+    "path",
+    "status",
+    "error_type",
+    "error_message",
+    "traceback_logged",
+    "absorbed_from",
+)
 
 #: Attributes every ``LogRecord`` has on this Python (``taskName`` on 3.12+ ...).
 RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))

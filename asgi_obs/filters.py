@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
-from . import _absorb, _marks
+from . import _absorb, _marks, _root_check
 from ._emit import record_kind
 from .context import request_id_var, state_var, trace_id_var
 from .fields import FRAMEWORK_ERROR_LOGGERS, FRAMEWORK_ERROR_PREFIXES
@@ -52,6 +52,10 @@ class ContextFilter(logging.Filter):
     attaching the filter twice harmless. A record carrying an exception marks that exception as
     written with its traceback, so the error layer does not repeat it. Never raises, never drops.
     """
+
+    def __init__(self, name: str = "") -> None:
+        super().__init__(name)
+        _root_check.note_configured()  # asgi_obs' logging is set up: a replaced root is news
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -113,7 +117,8 @@ class ServerDuplicateFilter(logging.Filter):
         framework_prefixes: Iterable[str] = FRAMEWORK_ERROR_PREFIXES,
     ) -> None:
         super().__init__()
-        for name, value in (("framework_loggers", framework_loggers), ("framework_prefixes", framework_prefixes)):
+        options = {"framework_loggers": framework_loggers, "framework_prefixes": framework_prefixes}
+        for name, value in options.items():
             if isinstance(value, str):
                 raise ValueError(f"{name} must be a collection of strings, not a single string")
         self._loggers = frozenset(loggers)
@@ -127,7 +132,7 @@ class ServerDuplicateFilter(logging.Filter):
             return False
         if record.name not in self._framework_loggers:
             msg = record.msg
-            if not (self._framework_prefixes and type(msg) is str and msg.startswith(self._framework_prefixes)):
+            if not (type(msg) is str and msg.startswith(self._framework_prefixes)):
                 return False
         return _absorb.hold(record, state, self)
 

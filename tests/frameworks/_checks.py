@@ -109,7 +109,11 @@ async def test_items_route_template(framework: Framework, logs: LogCapture) -> N
     assert response.status_code == 200
     _one_id(response)
     access = _access(logs)
-    assert (access["path"], access["route"], access["outcome"]) == ("/items/5", framework.item_route, "success")
+    assert (access["path"], access["route"], access["outcome"]) == (
+        "/items/5",
+        framework.item_route,
+        "success",
+    )
 
 
 @pytest.mark.anyio

@@ -79,4 +79,59 @@ def build(logs: Any) -> Litestar:
 def framework() -> Framework:
     from sentry_sdk.integrations.litestar import LitestarIntegration
 
-    return Framework("litestar", build, item_route="/items/{id}", sentry_integrations=lambda: [LitestarIntegration()])
+    return Framework(
+        "litestar", build, item_route="/items/{id}", sentry_integrations=lambda: [LitestarIntegration()]
+    )
+
+
+@pytest.mark.anyio
+async def test_defaults_built_after_init_are_reported_once(
+    logs: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Litestar() built after init_structured_logging() replaces our handler: stderr says so, once."""
+    from asgi_obs import _root_check, build_stack
+
+    from ..asgi import client
+
+    monkeypatch.setattr(_root_check, "_told", False)
+    app = Litestar(route_handlers=HANDLERS)  # the wrong order: after init_structured_logging()
+    for _ in range(2):  # two stacks, two requests each: still one message
+        async with client(build_stack(app)) as http:
+            assert (await http.get("/ok")).status_code == 200
+            assert (await http.get("/ok")).status_code == 200
+    err = capsys.readouterr().err
+    assert err.count("asgi_obs: the root logger's handler was replaced") == 1
+    assert "litestar.logging" in err and "init_structured_logging() after the app is built" in err
+    assert logs.lines() == []  # what the message is about: no JSON line reached our handler
+
+
+@pytest.mark.anyio
+async def test_recipe_after_build_says_nothing(
+    logs: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recipe (init_structured_logging() after Litestar()) gives JSON lines and no message."""
+    from asgi_obs import _root_check, build_stack
+
+    from ..asgi import client
+
+    monkeypatch.setattr(_root_check, "_told", False)
+    async with client(build_stack(build(logs))) as http:
+        assert (await http.get("/ok")).status_code == 200
+    assert "asgi_obs:" not in capsys.readouterr().err
+    assert [line["logger"] for line in logs.lines()] == ["test.fw", "asgi_obs.access"]
+
+
+@pytest.mark.anyio
+async def test_logging_config_none_keeps_our_handler(
+    logs: Any, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Litestar(logging_config=None), in any order: our handler stays, no message."""
+    from asgi_obs import _root_check, build_stack
+
+    from ..asgi import client
+
+    monkeypatch.setattr(_root_check, "_told", False)
+    async with client(build_stack(Litestar(route_handlers=HANDLERS, logging_config=None))) as http:
+        assert (await http.get("/boom")).status_code == 500
+    assert "asgi_obs:" not in capsys.readouterr().err
+    assert [line["logger"] for line in logs.lines()] == ["asgi_obs.error", "asgi_obs.access"]

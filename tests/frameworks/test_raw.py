@@ -14,7 +14,9 @@ from ._checks import Framework, app_log
 
 
 async def _send_text(send: Any, status: int, body: bytes, content_type: bytes = b"text/plain") -> None:
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type)]})
+    await send(
+        {"type": "http.response.start", "status": status, "headers": [(b"content-type", content_type)]}
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -32,7 +34,9 @@ async def raw_app(scope: Any, receive: Any, send: Any) -> None:
     path = scope["path"]
     if path == "/ok":
         app_log.info("ok", extra={"user_id": 7})
-        await _send_text(send, 200, json.dumps({"request_id": get_request_id()}).encode(), b"application/json")
+        await _send_text(
+            send, 200, json.dumps({"request_id": get_request_id()}).encode(), b"application/json"
+        )
     elif path.startswith("/items/"):
         await _send_text(send, 200, path.encode())
     elif path == "/boom":

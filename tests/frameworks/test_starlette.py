@@ -84,4 +84,6 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
 def framework() -> Framework:
     from sentry_sdk.integrations.starlette import StarletteIntegration
 
-    return Framework("starlette", build, item_route="/items/{id}", sentry_integrations=lambda: [StarletteIntegration()])
+    return Framework(
+        "starlette", build, item_route="/items/{id}", sentry_integrations=lambda: [StarletteIntegration()]
+    )
