@@ -6,6 +6,7 @@ Raw ASGI apps play the framework: they log on ``django.request``, or with Quart'
 
 from __future__ import annotations
 
+import contextvars
 import io
 import json
 import logging
@@ -126,3 +127,18 @@ async def test_one_sentry_event_without_a_framework_integration(logs: LogCapture
     assert event["tags"]["request_id"] == response.headers["x-request-id"]
     assert event["exception"]["values"][-1]["value"] == "framework saw it"
     assert len(_errors(logs)) == 1
+
+
+async def test_record_after_the_request_ended_passes(logs: LogCapture) -> None:
+    """A framework record written later in the request's context (a task outliving it) is not held."""
+    contexts: list[contextvars.Context] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        contexts.append(contextvars.copy_context())  # what a task spawned here would run in
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"x"})
+
+    async with client(build_stack(app)) as http:
+        await http.get("/x")
+    contexts[0].run(logging.getLogger("django.request").error, "Internal Server Error: /late")
+    assert [line["message"] for line in _errors(logs)] == ["Internal Server Error: /late"]
