@@ -48,9 +48,11 @@ class RequestState:
 
     __slots__ = (
         "_span_id",
+        "absorbing",
         "asgi_scope",
         "baggage",
         "fields",
+        "held",
         "id_header",
         "layers",
         "parent_span_id",
@@ -94,6 +96,10 @@ class RequestState:
         self.asgi_scope: MutableMapping[str, Any] | None = None
         #: The request-id header name, as the context layer was configured (for outgoing calls).
         self.id_header = "X-Request-ID"
+        #: An error layer handles this request now: a framework's own record of a failure is
+        #: held for it (:mod:`asgi_obs._absorb`) in ``held``, as ``(record, filter)`` pairs.
+        self.absorbing = False
+        self.held: list[tuple[Any, Any]] | None = None
 
     @property
     def span_id(self) -> str:

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from . import _marks, sentry
+from . import _absorb, _marks, sentry
 from ._emit import emit_record, report_internal_error
 from ._failure import Decision, IncompleteResponseError, decide
 from ._response import ResponseTracker, tracker_of
@@ -82,10 +82,18 @@ class ErrorMiddleware:
 
     # -- actions -------------------------------------------------------------------------------
 
-    def _log(self, scope: Scope, message: str, status: int | None, exc: BaseException | None) -> None:
-        """Write the failure's error record (with the traceback unless already logged)."""
+    def _log(
+        self, scope: Scope, message: str, status: int | None, exc: BaseException | None
+    ) -> BaseException | None:
+        """Write the failure's error record (with the traceback unless already logged).
+
+        A framework's own record of the failure, held aside (:mod:`asgi_obs._absorb`), is
+        absorbed into it: without ``exc``, that record's exception is the one reported.
+        Returns the exception reported (for the Sentry event).
+        """
         try:
             state = state_var.get()
+            exc, absorbed_from = _absorb.consume(state, exc)
             fields: dict[str, object] = {
                 "method": method_of(scope),
                 "path": scope.get("path"),
@@ -99,11 +107,14 @@ class ErrorMiddleware:
                     fields["traceback_logged"] = "earlier in this request"
                 else:
                     traceback = exc
+            if absorbed_from is not None:
+                fields["absorbed_from"] = absorbed_from
             emit_record(self._logger, logging.ERROR, message, fields, traceback, kind="error")
             if exc is not None:
                 _marks.mark_logged(exc, state)
         except Exception as internal:  # noqa: BLE001 - reporting must never fail the request
             report_internal_error("writing the error record", internal)
+        return exc
 
     def _capture(
         self,
@@ -134,7 +145,7 @@ class ErrorMiddleware:
         self, tracker: ResponseTracker, message: str, status: int | None, exc: BaseException | None
     ) -> None:
         tracker.reported, tracker.reported_exc = True, exc
-        self._log(tracker.scope, message, status, exc)
+        exc = tracker.reported_exc = self._log(tracker.scope, message, status, exc)
         self._capture(tracker.scope, message, status, exc)
 
     def response_completed(self, tracker: ResponseTracker) -> bool:
@@ -154,7 +165,8 @@ class ErrorMiddleware:
                 # into one) is not a failure of ours.
                 return False
         tracker.reported, tracker.reported_exc = True, handled
-        self._log(tracker.scope, _SERVER_ERROR, tracker.status, handled)
+        # Without an exception at hand, a framework's own record of it may carry one.
+        tracker.reported_exc = self._log(tracker.scope, _SERVER_ERROR, tracker.status, handled)
         return True
 
     def capture_completed(self, tracker: ResponseTracker) -> None:
@@ -167,11 +179,11 @@ class ErrorMiddleware:
             if decision.send_500:
                 # Ours is reported here, not as "a 5xx the app sent" when its last byte goes.
                 tracker.reported, tracker.reported_exc = True, decision.exc
-                self._log(tracker.scope, decision.message, status, decision.exc)
+                exc = tracker.reported_exc = self._log(tracker.scope, decision.message, status, decision.exc)
                 state = state_var.get()
                 request_id = state.request_id if state is not None else None
                 await send_500(send, problem_json=self._problem_json, request_id=request_id)
-                self._capture(tracker.scope, decision.message, status, decision.exc)
+                self._capture(tracker.scope, decision.message, status, exc)
             else:
                 self._report(tracker, decision.message, status, decision.exc)
         if decision.raise_ is not None:
@@ -194,8 +206,10 @@ class ErrorMiddleware:
             send, receive = tracker.send, tracker.receive
         tracker.error = self
         state = state_var.get()
-        if state is not None and state.redactor is None:
-            state.redactor = self._redact
+        if state is not None:
+            if state.redactor is None:
+                state.redactor = self._redact
+            state.absorbing = True  # a framework's own failure record is held for this layer
         try:
             try:
                 await self.app(scope, receive, send)
@@ -212,6 +226,10 @@ class ErrorMiddleware:
         finally:
             if own:
                 tracker.close()
+            if state is not None:
+                state.absorbing = False
+                if state.held:  # the framework logged a failure nothing reported: written now
+                    _absorb.release(state)
 
     async def _websocket_failed(self, tracker: ResponseTracker, exc: BaseException, send: Send) -> None:
         inner = unwrap(exc)
@@ -223,7 +241,7 @@ class ErrorMiddleware:
         accepted = tracker.status == 101
         status = None if accepted else 500
         tracker.reported, tracker.reported_exc = True, inner
-        self._log(scope, "Unhandled exception", status, inner)
+        inner = self._log(scope, "Unhandled exception", status, inner) or inner
         if not tracker.completed and not tracker.disconnected:
             try:
                 if not tracker.started and "websocket.http.response" in (scope.get("extensions") or {}):

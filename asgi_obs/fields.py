@@ -17,6 +17,8 @@ __all__ = [
     "ACCESS_LOGGER",
     "ERROR_FIELDS",
     "ERROR_LOGGER",
+    "FRAMEWORK_ERROR_LOGGERS",
+    "FRAMEWORK_ERROR_PREFIXES",
     "OUTPUT_LOGGER",
     "RECORD_ATTRS",
     "RESERVED_FIELDS",
@@ -32,6 +34,13 @@ ACCESS_LOGGER = "asgi_obs.access"
 ERROR_LOGGER = "asgi_obs.error"
 #: Logger of asgi_obs' own notes about its output (lines dropped by ``enqueue=True``).
 OUTPUT_LOGGER = "asgi_obs.output"
+
+#: Loggers on which a framework writes its own ERROR record of a failure it then answers with a
+#: 5xx (Django's ``"Internal Server Error: /boom"``): absorbed into the error record.
+FRAMEWORK_ERROR_LOGGERS = ("django.request",)
+#: Messages a framework starts its own ERROR record of a failure with, on a logger named after
+#: each app (Quart's ``app.logger``: ``"Exception on request GET /boom"``): absorbed likewise.
+FRAMEWORK_ERROR_PREFIXES = ("Exception on request ", "Exception on websocket ")
 
 #: The keys every JSON line starts with, in this order (DESIGN §5).
 TOP_KEYS = ("timestamp", "level", "logger", "message", "request_id", "trace_id")
@@ -54,7 +63,16 @@ ACCESS_FIELDS = (
 )
 
 #: Fields of an error record; ``error_type``/``error_message`` only when there is an exception.
-ERROR_FIELDS = ("method", "path", "status", "error_type", "error_message", "traceback_logged")
+#: ``absorbed_from``: the logger of the framework's own record of the failure, folded into this one.
+ERROR_FIELDS = (
+    "method",
+    "path",
+    "status",
+    "error_type",
+    "error_message",
+    "traceback_logged",
+    "absorbed_from",
+)
 
 #: Attributes every ``LogRecord`` has on this Python (``taskName`` on 3.12+ ...).
 RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))

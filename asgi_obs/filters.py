@@ -14,9 +14,10 @@ import os
 import re
 from collections.abc import Iterable, Mapping
 
-from . import _marks
+from . import _absorb, _marks, _root_check
 from ._emit import record_kind
 from .context import request_id_var, state_var, trace_id_var
+from .fields import FRAMEWORK_ERROR_LOGGERS, FRAMEWORK_ERROR_PREFIXES
 
 __all__ = ["ContextFilter", "ServerDuplicateFilter", "SuppressUnwantedLogsFilter", "parse_level"]
 
@@ -52,6 +53,10 @@ class ContextFilter(logging.Filter):
     written with its traceback, so the error layer does not repeat it. Never raises, never drops.
     """
 
+    def __init__(self, name: str = "") -> None:
+        super().__init__(name)
+        _root_check.note_configured()  # asgi_obs' logging is set up: a replaced root is news
+
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             attrs = record.__dict__
@@ -85,7 +90,7 @@ _UVICORN_WEBSOCKET_LINES = frozenset(
 
 
 class ServerDuplicateFilter(logging.Filter):
-    """Drop what the server logs again about a request asgi_obs already recorded.
+    """Drop what the server or the framework logs again about a request asgi_obs records.
 
     * A server's "Exception in ASGI application" record for an exception asgi_obs already
       logged: when the error layer re-raises (the response had started, so only the server can
@@ -93,6 +98,13 @@ class ServerDuplicateFilter(logging.Filter):
       it with the request's ids and traceback, so the copy goes and the traceback appears once.
     * uvicorn's INFO lines about each WebSocket (``"WebSocket /ws" [accepted]``, ``connection
       open`` ...), which duplicate the socket's access record.
+    * A framework's own ERROR record of a failure, written during a request an
+      :class:`~asgi_obs.ErrorMiddleware` handles: on one of ``framework_loggers`` (Django's
+      ``django.request``), or starting with one of ``framework_prefixes`` (Quart's
+      ``"Exception on request ..."``, on a logger named after the app). It is held in the
+      request's state when it reaches this filter, folded into the error layer's one record
+      (which then carries its traceback), and written after all at the end of the request if
+      no failure was reported (see :mod:`asgi_obs._absorb`). ``()`` for either turns it off.
 
     Records of other loggers, and server records for exceptions nobody logged, pass.
     """
@@ -100,11 +112,33 @@ class ServerDuplicateFilter(logging.Filter):
     def __init__(
         self,
         loggers: Iterable[str] = ("uvicorn.error", "hypercorn.error", "daphne.server", "granian"),
+        *,
+        framework_loggers: Iterable[str] = FRAMEWORK_ERROR_LOGGERS,
+        framework_prefixes: Iterable[str] = FRAMEWORK_ERROR_PREFIXES,
     ) -> None:
         super().__init__()
+        options = {"framework_loggers": framework_loggers, "framework_prefixes": framework_prefixes}
+        for name, value in options.items():
+            if isinstance(value, str):
+                raise ValueError(f"{name} must be a collection of strings, not a single string")
         self._loggers = frozenset(loggers)
+        self._framework_loggers = frozenset(framework_loggers)
+        self._framework_prefixes = tuple(framework_prefixes)
+
+    def _framework_failure(self, record: logging.LogRecord) -> bool:
+        # Only ERROR and above gets here: the common record costs one comparison.
+        state = state_var.get()
+        if state is None or not state.absorbing or record_kind(record) is not None:
+            return False
+        if record.name not in self._framework_loggers:
+            msg = record.msg
+            if not (type(msg) is str and msg.startswith(self._framework_prefixes)):
+                return False
+        return _absorb.hold(record, state, self)
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and self._framework_failure(record):
+            return False
         if record.name not in self._loggers:
             return True
         exc_info = record.exc_info

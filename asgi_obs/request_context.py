@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from . import sentry
+from . import _root_check, sentry
 from ._response import ResponseTracker
 from ._types import ASGIApp, Receive, Scope, Send
 from .context import CONTEXT_LAYER, RequestState, request_id_var, state_var, trace_id_var
@@ -73,6 +73,9 @@ class RequestContextMiddleware:
         self._trust_incoming = trust_incoming
         self._generator = generator
         self._validator = validator or valid_request_id
+        # Checked on this stack's first request: a framework's dictConfig may have replaced the
+        # JSON handler since init_structured_logging() (Litestar() does it when built).
+        self._root_checked = False
 
     def _sentry_wraps_app(self) -> bool:
         # Whether the app under this stack (past asgi_obs' own layers) is one Sentry's
@@ -151,6 +154,9 @@ class RequestContextMiddleware:
         if scope["type"] not in _SCOPE_TYPES:
             await self.app(scope, receive, send)
             return
+        if not self._root_checked:
+            self._root_checked = True
+            _root_check.check_root_handlers()
         outer = state_var.get()
         if outer is not None and outer.asgi_scope is scope and outer.layers & CONTEXT_LAYER:
             # The same request, already identified by a stack outside (a mounted sub-app with

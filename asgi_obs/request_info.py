@@ -14,7 +14,9 @@ def route_template(scope: Scope) -> str | None:
     """Return the route template the framework matched (``/users/{user_id}``), else ``None``.
 
     Starlette and FastAPI put the matched route object in ``scope["route"]``; under a ``Mount``
-    the mount's prefix (``root_path`` beyond the app's own) is prepended.
+    the mount's prefix (``root_path`` beyond the app's own) is prepended. Litestar puts the
+    template in ``scope["path_template"]``. Django and Quart keep the matched pattern on their
+    request object, not in the scope: ``None`` for them.
     """
     route = scope.get("route")
     path = getattr(route, "path", None) if route is not None else None

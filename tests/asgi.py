@@ -6,11 +6,11 @@ every message the app sends, and returns them with the exception the app raised,
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import httpx
 
 Message = dict[str, Any]
@@ -74,7 +74,7 @@ async def call(
         incoming if incoming is not None else [{"type": "http.request", "body": b"", "more_body": False}]
     )
     result = Result()
-    started = asyncio.Event()
+    started = anyio.Event()  # anyio: the same driver runs on asyncio and trio
 
     async def receive() -> Message:
         if queue:
@@ -82,7 +82,7 @@ async def call(
         if disconnect_after_start:
             await started.wait()
             return {"type": "http.disconnect"}
-        await asyncio.Event().wait()  # a real server blocks until something happens
+        await anyio.Event().wait()  # a real server blocks until something happens
         raise AssertionError("unreachable")
 
     async def send(message: Message) -> None:
