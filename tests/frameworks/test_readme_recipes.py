@@ -68,6 +68,16 @@ async def _check(app: Any, path: str, stream: io.StringIO, route: str | None) ->
 
 
 @pytest.mark.anyio
+async def test_starlette_quick_start(stdout: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's Quick start (Starlette) runs as pasted; /health succeeds without a record."""
+    app = run("starlette", monkeypatch, stdout)
+    await _check(app, "/hello", stdout, "/hello")
+    async with client(app) as http:
+        assert (await http.get("/health")).status_code == 200
+    assert [line["path"] for line in lines(stdout) if line["logger"] == "asgi_obs.access"] == ["/hello"]
+
+
+@pytest.mark.anyio
 async def test_fastapi_quick_start(stdout: io.StringIO, monkeypatch: pytest.MonkeyPatch) -> None:
     """The README's FastAPI quick start runs as pasted: JSON access record with the route template."""
     pytest.importorskip("fastapi")
@@ -102,3 +112,13 @@ async def test_django_quick_start(
 ) -> None:
     """The README's Django quick start runs as pasted: JSON access record, route null."""
     await _check(run("django", monkeypatch, stdout), "/hello", stdout, None)
+
+
+def test_ci_runs_the_readmes_test_command() -> None:
+    """.ci/run runs, verbatim, the test command the README's first code block gives."""
+    first_block = re.search(r"```bash\n(.*?)```", README.read_text(), re.S)
+    assert first_block is not None
+    test_line = first_block.group(1).splitlines()[1].split("#")[0].strip()
+    assert "tox" in test_line
+    ci = (README.parent / ".ci" / "run").read_text().splitlines()
+    assert test_line in [line.strip() for line in ci if not line.lstrip().startswith("#")]
