@@ -18,8 +18,9 @@ from ._types import ASGIApp, Receive, Scope, Send
 from .classify import DISCONNECT, Classification, by_status, classify, record_status, task_cancelling
 from .context import ACCESS_LAYER, claim_layer, state_var
 from .fields import ACCESS_LOGGER, method_of
+from .proxies import TrustedProxies
 from .redaction import DEFAULT_REDACTED_PARAMS, QueryRedactor
-from .request_info import USER_AGENT_MAX, route_template
+from .request_info import USER_AGENT_MAX, capped_path, route_template
 
 __all__ = ["AccessLogMiddleware", "route_template"]  # route_template: re-exported
 
@@ -47,6 +48,11 @@ class AccessLogMiddleware:
       (default :data:`~asgi_obs.redaction.DEFAULT_REDACTED_PARAMS`); to extend, pass
       ``DEFAULT_REDACTED_PARAMS | {"session"}``;
     * ``max_query_length``: longer queries are cut (after redaction);
+    * ``trusted_proxies``: CIDRs (or addresses) of the reverse proxies in front of the service:
+      when the direct peer is one, ``client_ip`` is the first untrusted hop of
+      ``X-Forwarded-For``, walked right to left (never its leftmost, client-chosen value).
+      Empty (the default): ``scope["client"]``, so the server's ``--forwarded-allow-ips``
+      stays authoritative;
     * ``logger``: the logger name.
 
     A failure while writing the record is reported on stderr and never reaches the request.
@@ -60,6 +66,7 @@ class AccessLogMiddleware:
         level_for: Callable[[int, str], int] | None = None,
         redact_query_params: Iterable[str] = DEFAULT_REDACTED_PARAMS,
         max_query_length: int = 2048,
+        trusted_proxies: Iterable[str] = (),
         logger: str = ACCESS_LOGGER,
     ) -> None:
         if isinstance(skip_paths, str):
@@ -77,15 +84,17 @@ class AccessLogMiddleware:
         self._skip_paths = frozenset(skip_paths)
         self._level_for = level_for
         self._redact = QueryRedactor(redact_query_params, max_length=max_query_length)
+        self._proxies = TrustedProxies(trusted_proxies)
+        self._client_ip = self._proxies.client_ip
         self._logger = logging.getLogger(logger)
 
     def _write(self, tracker: ResponseTracker, verdict: Classification) -> None:
         """Build and write the access record from the tracker's facts."""
         try:
             scope = tracker.scope
-            path: str = scope.get("path", "")
+            path = capped_path(scope)
             outcome = verdict.outcome
-            if outcome == "success" and path in self._skip_paths:
+            if outcome == "success" and scope.get("path") in self._skip_paths:
                 return
             status = record_status(verdict, tracker.status)
             level = verdict.log_level if self._level_for is None else self._level_for(status, outcome)
@@ -116,7 +125,7 @@ class AccessLogMiddleware:
             record["request_bytes"] = tracker.request_bytes
             # Servers send no body for HEAD, whatever the app handed them.
             record["response_bytes"] = 0 if tracker.is_head else tracker.response_bytes
-            record["client_ip"] = client[0] if client else None
+            record["client_ip"] = self._client_ip(scope) if self._proxies else (client[0] if client else None)
             record["user_agent"] = user_agent
             record["http_version"] = scope.get("http_version")
             record["outcome"] = outcome

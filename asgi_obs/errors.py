@@ -22,6 +22,7 @@ from .classify import classify, is_disconnect, task_cancelling, unwrap
 from .context import ERROR_LAYER, claim_layer, state_var
 from .fields import ERROR_LOGGER, method_of
 from .redaction import DEFAULT_REDACTED_PARAMS, QueryRedactor
+from .request_info import capped_path
 
 __all__ = ["ErrorMiddleware", "IncompleteResponseError"]
 
@@ -96,7 +97,7 @@ class ErrorMiddleware:
             exc, absorbed_from = _absorb.consume(state, exc)
             fields: dict[str, object] = {
                 "method": method_of(scope),
-                "path": scope.get("path"),
+                "path": capped_path(scope),
                 "status": status,
             }
             traceback: BaseException | None = None

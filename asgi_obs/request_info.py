@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from ._types import Message, Scope
 
-__all__ = ["USER_AGENT_MAX", "frame_size", "route_template"]
+__all__ = ["PATH_MAX", "USER_AGENT_MAX", "capped_path", "frame_size", "route_template"]
 
 #: A longer User-Agent is cut: it is logged on every request.
 USER_AGENT_MAX = 512
+#: A longer path is cut on records (it comes from the client: a 64 KB path must not make a
+#: 128 KB line, on every request of an attacker).
+PATH_MAX = 2048
+_CUT = "...[truncated]"
+
+
+def capped_path(scope: Scope) -> str:
+    """The request's path as records write it: at most :data:`PATH_MAX` characters, then a marker."""
+    path: str = scope.get("path", "")
+    if len(path) > PATH_MAX:
+        return path[:PATH_MAX] + _CUT
+    return path
 
 
 def route_template(scope: Scope) -> str | None:

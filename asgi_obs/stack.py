@@ -27,6 +27,7 @@ def build_stack(
     level_for: Callable[[int, str], int] | None = None,
     redact_query_params: Iterable[str] = DEFAULT_REDACTED_PARAMS,
     max_query_length: int = 2048,
+    trusted_proxies: Iterable[str] = (),
     # ErrorMiddleware
     problem_json: bool = False,
     capture_5xx_responses: bool = True,
@@ -60,6 +61,7 @@ def build_stack(
             level_for=level_for,
             redact_query_params=redact_query_params,
             max_query_length=max_query_length,
+            trusted_proxies=trusted_proxies,
         )
     return RequestContextMiddleware(
         wrapped,

@@ -326,3 +326,36 @@ async def test_ids_survive_a_queue_handler(logs: LogCapture) -> None:
     (line,) = logs.access()
     assert line["request_id"] == "queued-1"
     assert line["status"] == 200
+
+
+# client_ip behind proxies: the direct peer and X-Forwarded-For, with and without trusted_proxies.
+@pytest.mark.parametrize(
+    ("trusted", "peer", "forwarded", "expected"),
+    [
+        ((), "10.0.0.5", b"203.0.113.7", "10.0.0.5"),  # not configured: the peer, header ignored
+        (("10.0.0.0/8",), "10.0.0.5", b"198.51.100.1, 203.0.113.7", "203.0.113.7"),
+        (("10.0.0.0/8",), "10.0.0.5", b"6.6.6.6, 203.0.113.7, 10.0.0.9", "203.0.113.7"),  # spoofed left
+        (("10.0.0.0/8",), "192.0.2.44", b"203.0.113.7", "192.0.2.44"),  # untrusted peer: header ignored
+        (("10.0.0.0/8",), "10.0.0.5", b"not-an-ip", "10.0.0.5"),  # garbage never reaches the log
+    ],
+)
+async def test_client_ip_with_trusted_proxies(
+    logs: LogCapture, trusted: tuple[str, ...], peer: str, forwarded: bytes, expected: str
+) -> None:
+    """client_ip walks X-Forwarded-For right to left only from a trusted peer, never its leftmost."""
+
+    async def ok(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    scope = http_scope("/ip", headers=[(b"x-forwarded-for", forwarded)])
+    scope["client"] = (peer, 4000)
+    await call(build_stack(ok, trusted_proxies=trusted), scope)
+    (line,) = logs.access()
+    assert line["client_ip"] == expected
+
+
+def test_trusted_proxies_are_validated() -> None:
+    """A malformed CIDR is a ValueError at construction, naming the option."""
+    with pytest.raises(ValueError, match="trusted_proxies"):
+        build_stack(lambda s, r, w: None, trusted_proxies=["10.0.0.0/33"])
