@@ -14,20 +14,18 @@ moment (:meth:`ResponseTracker.on_complete`).
 
 *Disconnected* is set by an ``OSError`` from the server's ``send``, by an ``http.disconnect``
 received before completion, or — for a streamed response — by a disconnect noticed while
-streaming: uvicorn silently ignores ``send()`` after the client left, so while a response streams
-(asyncio only) the tracker waits for the server's next message itself, and hands it to the app
-when the app asks for it (a body chunk is kept for the app, never stolen).
+streaming (:mod:`asgi_obs._read_ahead`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from types import MethodType
 from typing import TYPE_CHECKING, Any
 
+from ._detach import send_detached
+from ._read_ahead import ReadAhead
 from ._types import Message, Receive, Scope, Send
-from .context import request_id_var, state_var, trace_id_var
 from .request_info import frame_size
 
 if TYPE_CHECKING:
@@ -40,11 +38,6 @@ _BODY_EXTENSIONS = frozenset({"http.response.pathsend", "http.response.zerocopys
 _RESPONSE_OPENERS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
 
 
-def _asyncio_running() -> bool:
-    # asyncio._get_running_loop() is the cheap, non-raising form (None under trio).
-    return "asyncio" in sys.modules and asyncio._get_running_loop() is not None
-
-
 class ResponseTracker:
     """The facts of one request's response, shared by every asgi_obs layer of that request.
 
@@ -54,8 +47,7 @@ class ResponseTracker:
     """
 
     __slots__ = (
-        "_listener",
-        "_pending",
+        "_ahead",
         "_receive",
         "_send",
         "access",
@@ -86,9 +78,7 @@ class ResponseTracker:
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._receive = receive
         self._send = send
-        self._listener: asyncio.Future[None] | None = None
-        #: Messages the watcher received that the app has not asked for yet, oldest first.
-        self._pending: list[Message] | None = None
+        self._ahead: ReadAhead | None = None  # made when a response streams
         self.scope = scope
         self.websocket = scope["type"] == "websocket"
         self.is_head = scope.get("method") == "HEAD"
@@ -139,46 +129,31 @@ class ResponseTracker:
 
     async def receive(self) -> Message:
         """The app's ``receive``: the server's next message, accounted for."""
-        listener = self._listener
-        if listener is not None:  # the tracker is already waiting for it (see _listen)
-            self._listener = None
-            await listener  # a cancellation of the app's receive cancels it too: nothing lost
-        pending = self._pending
-        if pending:
-            return pending.pop(0)
+        ahead = self._ahead
+        if ahead is not None:  # the tracker may have received it already (see _read_ahead)
+            message = await ahead.take()
+            if message is not None:
+                return message
+        return await self.receive_from_server()
+
+    async def receive_from_server(self) -> Message:
+        """The server's next message, accounted for (exactly once per message)."""
         message = await self._receive()
         self._note(message)
         return message
 
-    async def _listen(self) -> None:
-        message = await self._receive()
-        self._note(message)
-        self._listener = None  # done: the next streamed chunk may wait for the next message
-        if self._pending is None:
-            self._pending = [message]
-        else:
-            self._pending.append(message)
-
     def _watch_for_disconnect(self) -> None:
         # A response streams: notice the client leaving even if the server keeps accepting
         # sends (uvicorn ignores them) and the app never calls receive() again.
-        # Reading ahead is bounded: once the request body is read (the one message left to come
-        # is the disconnect), or while nothing is held for the app yet.
-        if (
-            self._listener is None
-            and (not self._pending or self.body_read)
-            and not self.disconnected
-            and not self.websocket
-            and _asyncio_running()
-        ):
-            self._listener = asyncio.ensure_future(self._listen())
+        if not self.disconnected and not self.websocket:
+            if self._ahead is None:
+                self._ahead = ReadAhead()
+            self._ahead.start(self)
 
     def close(self) -> None:
         """Stop waiting for the server (called by the layer that made the tracker, at the end)."""
-        listener = self._listener
-        if listener is not None:
-            self._listener = None
-            listener.cancel()
+        if self._ahead is not None:
+            self._ahead.close()
 
     # -- send ----------------------------------------------------------------------------------
 
@@ -230,7 +205,7 @@ class ResponseTracker:
         elif kind in _BODY_EXTENSIONS and not message.get("more_body", False) and not self.completed:
             self._complete()
         if self.detach and self.completed and not done_before:
-            await self._send_detached(message)
+            await send_detached(self._send, message, self.sentry_base)
             return
         try:
             await self._send(message)
@@ -239,24 +214,6 @@ class ResponseTracker:
             if not self.completed:
                 self.disconnected = True
             raise
-
-    async def _send_detached(self, message: Message) -> None:
-        """The completing send, handed to the server outside this request's context.
-
-        A server may start the next pipelined request's task inside this call (uvicorn does):
-        that task copies the context of the moment, so it must see no ids, no state and the
-        Sentry scopes of before this request — or it would log and report under this one's.
-        """
-        tokens = (request_id_var.set(None), trace_id_var.set(None), state_var.set(None))
-        sentry_tokens = _enter_sentry_base(self.sentry_base) if self.sentry_base is not None else None
-        try:
-            await self._send(message)
-        finally:
-            if sentry_tokens is not None:
-                _leave_sentry_base(sentry_tokens)
-            state_var.reset(tokens[2])
-            trace_id_var.reset(tokens[1])
-            request_id_var.reset(tokens[0])
 
     def _with_id(self, message: Message) -> Message:
         name, _ = id_header = self.id_header  # type: ignore[misc]
@@ -287,23 +244,6 @@ class ResponseTracker:
             self.access.response_completed(self)
         if failed:
             error.capture_completed(self)  # type: ignore[union-attr]
-
-
-def _enter_sentry_base(base: tuple[Any, Any]) -> tuple[Any, Any, Any]:
-    # Sentry's own scope variables (sentry_sdk.scope), set back to what they were before the
-    # request forked them; sentry_sdk is loaded whenever a base was recorded.
-    scope_module = sys.modules["sentry_sdk.scope"]
-    return (
-        scope_module,
-        scope_module._isolation_scope.set(base[0]),
-        scope_module._current_scope.set(base[1]),
-    )
-
-
-def _leave_sentry_base(tokens: tuple[Any, Any, Any]) -> None:
-    scope_module, isolation_token, current_token = tokens
-    scope_module._current_scope.reset(current_token)
-    scope_module._isolation_scope.reset(isolation_token)
 
 
 def tracker_of(send: Any) -> ResponseTracker | None:

@@ -1,12 +1,12 @@
-"""The 500 the error layer sends when the app failed before starting a response."""
+"""The 500 the error layer sends when the app failed before starting a response (or a handshake)."""
 
 from __future__ import annotations
 
 import json
 
-from ._types import Send
+from ._types import Message, Send
 
-__all__ = ["send_500"]
+__all__ = ["send_500", "send_500_denial"]
 
 _PLAIN_BODY = b"Internal Server Error"
 _PLAIN_HEADERS = [
@@ -39,3 +39,13 @@ async def send_500(send: Send, *, problem_json: bool, request_id: str | None) ->
         await send({"type": "http.response.body", "body": body, "more_body": False})
     except OSError:
         return  # the client is gone: nobody is left to receive the 500
+
+
+async def send_500_denial(send: Send, *, problem_json: bool, request_id: str | None) -> None:
+    """The same 500 as a WebSocket denial response (the ``websocket.http.response`` extension)."""
+
+    async def as_denial(message: Message) -> None:
+        kind = message["type"].replace("http.response.", "websocket.http.response.")
+        await send({**message, "type": kind})
+
+    await send_500(as_denial, problem_json=problem_json, request_id=request_id)

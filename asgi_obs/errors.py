@@ -12,17 +12,17 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from . import _absorb, _marks, sentry
-from ._emit import emit_record, report_internal_error
+from . import _absorb, sentry
+from ._emit import report_internal_error
+from ._error_record import write_error_record
 from ._failure import Decision, IncompleteResponseError, decide
 from ._response import ResponseTracker, tracker_of
-from ._responses import send_500
-from ._types import ASGIApp, Message, Receive, Scope, Send
+from ._responses import send_500, send_500_denial
+from ._types import ASGIApp, Receive, Scope, Send
 from .classify import classify, is_disconnect, task_cancelling, unwrap
 from .context import ERROR_LAYER, claim_layer, state_var
-from .fields import ERROR_LOGGER, method_of
+from .fields import ERROR_LOGGER
 from .redaction import DEFAULT_REDACTED_PARAMS, QueryRedactor
-from .request_info import capped_path
 
 __all__ = ["ErrorMiddleware", "IncompleteResponseError"]
 
@@ -86,36 +86,7 @@ class ErrorMiddleware:
     def _log(
         self, scope: Scope, message: str, status: int | None, exc: BaseException | None
     ) -> BaseException | None:
-        """Write the failure's error record (with the traceback unless already logged).
-
-        A framework's own record of the failure, held aside (:mod:`asgi_obs._absorb`), is
-        absorbed into it: without ``exc``, that record's exception is the one reported.
-        Returns the exception reported (for the Sentry event).
-        """
-        try:
-            state = state_var.get()
-            exc, absorbed_from = _absorb.consume(state, exc)
-            fields: dict[str, object] = {
-                "method": method_of(scope),
-                "path": capped_path(scope),
-                "status": status,
-            }
-            traceback: BaseException | None = None
-            if exc is not None:
-                fields["error_type"] = type(exc).__qualname__
-                fields["error_message"] = _safe_str(exc)
-                if _marks.is_logged(exc, state):
-                    fields["traceback_logged"] = "earlier in this request"
-                else:
-                    traceback = exc
-            if absorbed_from is not None:
-                fields["absorbed_from"] = absorbed_from
-            emit_record(self._logger, logging.ERROR, message, fields, traceback, kind="error")
-            if exc is not None:
-                _marks.mark_logged(exc, state)
-        except Exception as internal:  # noqa: BLE001 - reporting must never fail the request
-            report_internal_error("writing the error record", internal)
-        return exc
+        return write_error_record(self._logger, scope, message, status, exc)
 
     def _capture(
         self,
@@ -181,8 +152,7 @@ class ErrorMiddleware:
                 # Ours is reported here, not as "a 5xx the app sent" when its last byte goes.
                 tracker.reported, tracker.reported_exc = True, decision.exc
                 exc = tracker.reported_exc = self._log(tracker.scope, decision.message, status, decision.exc)
-                state = state_var.get()
-                request_id = state.request_id if state is not None else None
+                request_id = _request_id()
                 await send_500(send, problem_json=self._problem_json, request_id=request_id)
                 self._capture(tracker.scope, decision.message, status, exc)
             else:
@@ -248,7 +218,7 @@ class ErrorMiddleware:
                 if not tracker.started and "websocket.http.response" in (scope.get("extensions") or {}):
                     # Before the handshake, with the denial extension: a real 500 (which gets
                     # X-Request-ID) rather than a close the server turns into a 403.
-                    await self._send_500_denial(send)
+                    await send_500_denial(send, problem_json=self._problem_json, request_id=_request_id())
                 else:
                     await send({"type": "websocket.close", "code": 1011})
             except (OSError, RuntimeError) as gone:  # the socket went away meanwhile
@@ -260,18 +230,7 @@ class ErrorMiddleware:
             # The server answers this with an error of its own (uvicorn: a 500).
             self._report(tracker, "App returned without a WebSocket handshake", 500, None)
 
-    async def _send_500_denial(self, send: Send) -> None:
-        async def as_denial(message: Message) -> None:
-            kind = message["type"].replace("http.response.", "websocket.http.response.")
-            await send({**message, "type": kind})
 
-        state = state_var.get()
-        request_id = state.request_id if state is not None else None
-        await send_500(as_denial, problem_json=self._problem_json, request_id=request_id)
-
-
-def _safe_str(exc: BaseException) -> str:
-    try:
-        return str(exc)[:1000]
-    except Exception:  # noqa: BLE001 - an exception with a broken __str__ still gets reported
-        return f"<unprintable {type(exc).__qualname__}>"
+def _request_id() -> str | None:
+    state = state_var.get()
+    return state.request_id if state is not None else None

@@ -193,7 +193,8 @@ async def test_close_cancels_the_watcher() -> None:
     t = tracker(server)
     await t.send(START)
     await t.send({"type": "http.response.body", "body": b"x", "more_body": True})
-    listener = t._listener
+    assert t._ahead is not None
+    listener = t._ahead._listener
     assert listener is not None
     t.close()
     await asyncio.sleep(0)

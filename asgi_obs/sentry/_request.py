@@ -11,7 +11,6 @@ from typing import Any
 
 import sentry_sdk
 import sentry_sdk.scope as _scope_module
-from sentry_sdk.tracing_utils import has_tracing_enabled
 from sentry_sdk.utils import event_from_exception
 
 from .. import _marks
@@ -21,8 +20,9 @@ from ..fields import method_of
 from ..request_info import route_template
 from ._enrich import wire_client
 from ._events import SentryRequest, ensure_registered
+from ._trace import continue_trace, hand_trace_downstream, trace_headers, tracing_span
 
-__all__ = ["RequestScope", "capture_failure", "sentry_wraps", "trace_headers"]
+__all__ = ["RequestScope", "capture_failure", "sentry_wraps", "trace_headers"]  # trace_headers: re-exported
 
 try:  # Sentry's own ASGI middleware marks the context it runs in (private, hence guarded).
     from sentry_sdk.integrations.asgi import _asgi_middleware_applied
@@ -32,81 +32,6 @@ except ImportError:  # pragma: no cover - a future sentry-sdk without it: always
 
 def _outer_sentry_middleware() -> bool:
     return _asgi_middleware_applied is not None and bool(_asgi_middleware_applied.get(False))
-
-
-def _sentry_trace(trace_id: str, span_id: str, sampled: bool | None) -> str:
-    """A ``sentry-trace`` value: ``trace-span``, plus ``-1``/``-0`` when sampling is decided."""
-    if sampled is None:
-        return f"{trace_id}-{span_id}"
-    return f"{trace_id}-{span_id}-{'1' if sampled else '0'}"
-
-
-def _incoming_sentry_headers(state: RequestState) -> dict[str, str] | None:
-    """The incoming trace as Sentry understands it (W3C ``traceparent`` translated)."""
-    if state.parent_span_id is None:
-        return None
-    headers = {"sentry-trace": _sentry_trace(state.trace_id, state.parent_span_id, state.sampled)}
-    if state.baggage:
-        headers["baggage"] = state.baggage
-    return headers
-
-
-_tracing: tuple[Any, bool] = (None, False)  # (client, has_tracing_enabled(its options))
-
-
-def _tracing_span() -> Any:
-    # Events take their trace from the current span only when tracing is enabled (Scope.
-    # apply_to_event); otherwise from the propagation context. Read it back the same way.
-    global _tracing
-    client = sentry_sdk.get_client()
-    if _tracing[0] is not client:  # options do not change for a client: computed once
-        _tracing = (client, bool(has_tracing_enabled(client.options)))
-    return sentry_sdk.get_current_span() if _tracing[1] else None
-
-
-def _continue_trace(isolation: Any, state: RequestState) -> None:
-    """Put the request's trace on ``isolation``: the incoming one, else ``state``'s new id."""
-    incoming = _incoming_sentry_headers(state)
-    if incoming is not None:
-        isolation.generate_propagation_context(incoming)
-    else:
-        # Not continue_trace({}): on sentry-sdk 2.12 that keeps the parent's context, giving
-        # every request the same trace id.
-        isolation.set_new_propagation_context()
-    context = getattr(isolation, "_propagation_context", None)
-    if context is None:  # pragma: no cover - a sentry-sdk without it: ask the public API
-        trace = isolation.get_trace_context()
-        if trace:
-            state.trace_id = str(trace["trace_id"])
-    else:
-        if incoming is None:
-            context.trace_id = state.trace_id  # ours: the logs already use it
-        else:
-            state.trace_id = context.trace_id  # what Sentry made of the incoming header
-        # One span id for the request, whoever propagates it (sentry-trace or traceparent);
-        # ours is also cheaper than the uuid4 Sentry would make.
-        context.span_id = state.span_id
-
-
-def _hand_trace_downstream(asgi_scope: Scope, isolation: Any, state: RequestState) -> None:
-    # A Sentry ASGI middleware inside ours (Starlette's and FastAPI's integrations wrap the
-    # app) forks its own scope and continues the trace *from the headers*: give it ours.
-    context = getattr(isolation, "_propagation_context", None) if isolation is not None else None
-    if context is not None:
-        value = _sentry_trace(context.trace_id, context.span_id, state.sampled)
-    else:  # no scope of ours: the request's own ids, as _continue_trace would have set them
-        value = _sentry_trace(state.trace_id, state.span_id, state.sampled)
-    if state.sentry is None:
-        state.sentry = SentryRequest()
-    headers = []
-    for header in asgi_scope.get("headers") or ():
-        if header[0] == b"sentry-trace":
-            state.sentry.client_trace = header[1]
-        else:
-            headers.append(header)
-    headers.append((b"sentry-trace", value.encode("ascii")))
-    asgi_scope["headers"] = headers
-    state.sentry.injected_trace = True
 
 
 # Sentry's Starlette integration replaces Starlette.__call__ with this function, which runs
@@ -189,11 +114,11 @@ class RequestScope:
         asgi_scope = self._asgi_scope
         if _outer_sentry_middleware():
             isolation = sentry_sdk.get_isolation_scope()
-            span = _tracing_span()
+            span = tracing_span()
             if span is not None:  # Sentry's own middleware started the request's transaction
                 state.trace_id = str(span.trace_id)
             else:  # it skipped the trace (HEAD, OPTIONS ...): continue it here
-                _continue_trace(isolation, state)
+                continue_trace(isolation, state)
         elif (
             self._inside
             and asgi_scope["type"] == "http"
@@ -202,34 +127,22 @@ class RequestScope:
             if state.sentry is None:
                 state.sentry = SentryRequest()
             state.sentry.scope_inside = True
-            _hand_trace_downstream(asgi_scope, None, state)
+            hand_trace_downstream(asgi_scope, None, state)
             return
         else:
             self._fork = sentry_sdk.isolation_scope()
             isolation = self._fork.__enter__()
             isolation.clear_breadcrumbs()
-            if _tracing_span() is not None:
+            if tracing_span() is not None:
                 # The forked current scope inherits whatever span was current when the server
                 # started the request (sentry-sdk 2.12 leaves a lifespan span there): not ours.
                 sentry_sdk.get_current_scope().span = None
-            _continue_trace(isolation, state)
-        _hand_trace_downstream(asgi_scope, isolation, state)
+            continue_trace(isolation, state)
+        hand_trace_downstream(asgi_scope, isolation, state)
 
     def __exit__(self, *exc_info: Any) -> None:
         if self._fork is not None:
             self._fork.__exit__(*exc_info)
-
-
-def trace_headers() -> dict[str, str]:
-    """Sentry's ``sentry-trace`` and ``baggage`` for an outgoing call from this request."""
-    headers: dict[str, str] = {}
-    traceparent = sentry_sdk.get_traceparent()
-    if traceparent:
-        headers["sentry-trace"] = traceparent
-    baggage = sentry_sdk.get_baggage()
-    if baggage:
-        headers["baggage"] = baggage
-    return headers
 
 
 def capture_failure(
@@ -262,7 +175,7 @@ def capture_failure(
         # a scope of its own for this capture, on the request's trace.
         with sentry_sdk.isolation_scope() as isolation:
             isolation.clear_breadcrumbs()
-            _continue_trace(isolation, state)
+            continue_trace(isolation, state)
             _capture(exc, scope, status, message, logger)
         return
     _capture(exc, scope, status, message, logger)
