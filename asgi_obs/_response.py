@@ -66,6 +66,7 @@ class ResponseTracker:
         "reported_exc",
         "request_bytes",
         "response_bytes",
+        "response_headers",
         "scope",
         "sentry_base",
         "start_ns",
@@ -102,6 +103,8 @@ class ResponseTracker:
         #: The error layer wrote (and reported) this request's failure already; with which
         #: exception (``None`` for a 5xx without one). One failure, one report.
         self.reported = False
+        #: The headers of the response start as the app sent them (Sentry scrubs Set-Cookie).
+        self.response_headers: Any = None
         self.reported_exc: BaseException | None = None
         self.request_bytes = self.response_bytes = 0
         self.messages_in = self.messages_out = 0
@@ -172,6 +175,7 @@ class ResponseTracker:
         elif kind in _RESPONSE_OPENERS:
             if not self.started:  # a second start is the server's to refuse, not a new status
                 self.started = True
+                self.response_headers = message.get("headers")
                 if kind == "http.response.start":
                     self.status = message["status"]
                     self.trailers = bool(message.get("trailers", False))

@@ -61,6 +61,7 @@ class RequestState:
         "sampled",
         "sentry",
         "trace_id",
+        "tracker",
     )
 
     def __init__(
@@ -96,6 +97,8 @@ class RequestState:
         self.asgi_scope: MutableMapping[str, Any] | None = None
         #: The request-id header name, as the context layer was configured (for outgoing calls).
         self.id_header = "X-Request-ID"
+        #: The request's response tracker (``asgi_obs._response``), set by the context layer.
+        self.tracker: Any = None
         #: An error layer handles this request now: a framework's own record of a failure is
         #: held for it (:mod:`asgi_obs._absorb`) in ``held``, as ``(record, filter)`` pairs.
         self.absorbing = False

@@ -188,6 +188,7 @@ class RequestContextMiddleware:
         tracker = ResponseTracker(scope, receive, send)
         tracker.id_header = (self._header, request_id.encode("ascii"))
         tracker.detach = True
+        state.tracker = tracker
         if sentry_scope is not None:
             tracker.sentry_base = sentry_scope.base
         rid_token = request_id_var.set(request_id)

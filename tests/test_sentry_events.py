@@ -163,3 +163,21 @@ def test_spotlight_alone_sends_events_with_the_logs_trace(
     (error,) = logs.errors()
     assert event["contexts"]["trace"]["trace_id"] == error["trace_id"]
     assert os.environ.get("SENTRY_DSN") is None
+
+
+async def test_response_set_cookie_value_never_in_the_event(logs: LogCapture) -> None:
+    """A Set-Cookie value the response carried is scrubbed from the event (here: a breadcrumb)."""
+    transport = sentry_support.MemoryTransport()
+    sentry_support.init(transport)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        log.info("issued session n3w-s3ss10n-c00kie")
+        headers = [(b"set-cookie", b"sid=n3w-s3ss10n-c00kie; Path=/; HttpOnly")]
+        await send({"type": "http.response.start", "status": 500, "headers": headers})
+        await send({"type": "http.response.body", "body": b"x"})
+
+    await call(build_stack(app), http_scope("/cookie"))
+    (event,) = transport.events
+    text = json.dumps(event)
+    assert "issued session" in text
+    assert "n3w-s3ss10n-c00kie" not in text

@@ -98,11 +98,21 @@ def enrich(event: Any, hint: Any, state: RequestState) -> None:
         # scope processors, which run after this global one.
         sentry_state = state.sentry
         hint[FIXES_KEY] = _Fixes(
-            header_secrets(scope.get("headers") or ()) + (redactor.secret_values(query) if query else ()),
+            _secrets(state, scope, redactor, query),
             redactor(query) if query else None,
             sentry_state is not None and sentry_state.injected_trace,
             sentry_state.client_trace if sentry_state is not None else None,
         )
+
+
+def _secrets(state: RequestState, scope: Scope, redactor: QueryRedactor, query: bytes) -> tuple[str, ...]:
+    """The request's secret values: its credential headers, the response's Set-Cookie, the query's."""
+    found = header_secrets(scope.get("headers") or ())
+    tracker = state.tracker
+    response_headers = tracker.response_headers if tracker is not None else None
+    if response_headers:
+        found += header_secrets(response_headers)
+    return found + (redactor.secret_values(query) if query else ())
 
 
 class _Fixes(NamedTuple):
