@@ -1,25 +1,24 @@
 """Service-level Sentry helpers. Each one is safe, and a no-op, when Sentry is off.
 
-Sentry is optional here: ``init_sentry()`` only imports ``sentry_sdk`` when ``SENTRY_DSN`` is set
-(sentry-sdk is not even among the example's dependencies), so nothing in this module imports it
-unless it is already in use.
+Sentry is optional here: sentry-sdk comes with the ``example`` extra, but ``init_sentry()`` only
+imports ``sentry_sdk`` when ``SENTRY_DSN`` (or ``SENTRY_SPOTLIGHT``) is set, and nothing in this
+module imports it unless the service already did.
 """
 
 from __future__ import annotations
 
-import sys
+import asgi_obs.sentry
 
 __all__ = ["sentry_enabled", "set_user"]
 
 
 def sentry_enabled() -> bool:
-    """Tell whether events are being sent: ``sentry_sdk`` is in use and its client has a DSN.
+    """Tell whether events are being sent: to a DSN, or to a local Spotlight sidecar.
 
-    The DSN is the test, not ``client.is_active()``: a client initialised without a DSN is
-    "active" for sentry-sdk, yet sends nothing.
+    Not ``client.is_active()`` alone: a client initialised without a DSN is "active" for
+    sentry-sdk, yet sends nothing (asgi_obs' ``is_active()`` tells the difference).
     """
-    sdk = sys.modules.get("sentry_sdk")
-    return sdk is not None and bool(sdk.get_client().dsn)
+    return asgi_obs.sentry.is_active()
 
 
 def set_user(user_id: int | str) -> bool:
