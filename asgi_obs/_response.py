@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .access_log import AccessLogMiddleware
     from .errors import ErrorMiddleware
 
-__all__ = ["ResponseTracker", "tracker_of"]
+__all__ = ["ResponseTracker", "attach", "tracker_of"]
 
 _BODY_EXTENSIONS = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
 _RESPONSE_OPENERS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
@@ -262,3 +262,17 @@ def tracker_of(send: Any) -> ResponseTracker | None:
         if type(owner) is ResponseTracker:
             return owner
     return None
+
+
+def attach(scope: Scope, receive: Receive, send: Send) -> tuple[ResponseTracker, Receive, Send, bool]:
+    """The tracker a layer works with, and the ``receive``/``send`` it hands inward.
+
+    The tracker behind ``send`` when an asgi_obs layer outside made one (``send`` and
+    ``receive`` are then passed on as they are); else a new one, wrapping them. The last item
+    says whether the layer made it (and so must :meth:`~ResponseTracker.close` it at the end).
+    """
+    tracker = tracker_of(send)
+    if tracker is not None:
+        return tracker, receive, send, False
+    tracker = ResponseTracker(scope, receive, send)
+    return tracker, tracker.receive, tracker.send, True

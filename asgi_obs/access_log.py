@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._emit import emit_record, report_internal_error
-from ._response import ResponseTracker, tracker_of
+from ._response import ResponseTracker, attach
 from ._types import ASGIApp, Receive, Scope, Send
 from .classify import DISCONNECT, Classification, by_status, classify, record_status, task_cancelling
 from .context import ACCESS_LAYER, claim_layer, state_var
@@ -160,11 +160,7 @@ class AccessLogMiddleware:
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        tracker = tracker_of(send)
-        own = tracker is None
-        if tracker is None:
-            tracker = ResponseTracker(scope, receive, send)
-            send, receive = tracker.send, tracker.receive
+        tracker, receive, send, own = attach(scope, receive, send)
         tracker.access = self
         tracker.start_ns = time.perf_counter_ns()
         state = state_var.get()

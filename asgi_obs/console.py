@@ -18,6 +18,7 @@ from typing import IO, Any
 
 from ._json import render_value
 from .fields import RESERVED_FIELDS, extra_fields
+from .formatter import render_message
 
 __all__ = ["ConsoleFormatter", "colors_wanted"]
 
@@ -79,18 +80,12 @@ class ConsoleFormatter(logging.Formatter):
                 f"{record.levelname} {record.name} {render_value(record.msg)} [unformattable record: {exc!r}]"
             )
 
-    def _message(self, record: logging.LogRecord) -> str:
-        try:
-            return record.getMessage()
-        except Exception as exc:  # noqa: BLE001 - a bad format string must not lose the line
-            return f"{render_value(record.msg)} [unformattable arguments: {exc!r}]"
-
     def _format(self, record: logging.LogRecord) -> str:
         colors = self.colors
         created = record.created
         clock = time.strftime("%H:%M:%S", time.localtime(created)) + ".%03d" % int(record.msecs)  # noqa: UP031
         level = record.levelname
-        message = self._message(record)
+        message = render_message(record)
         parts = [clock, f"{level:<8}", record.name, message]
         if colors:
             color = _LEVEL_COLORS.get(level, "")

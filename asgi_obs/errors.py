@@ -16,7 +16,7 @@ from . import _absorb, sentry
 from ._emit import report_internal_error
 from ._error_record import write_error_record
 from ._failure import Decision, IncompleteResponseError, decide
-from ._response import ResponseTracker, tracker_of
+from ._response import ResponseTracker, attach
 from ._responses import send_500, send_500_denial
 from ._types import ASGIApp, Receive, Scope, Send
 from .classify import classify, is_disconnect, task_cancelling, unwrap
@@ -170,11 +170,7 @@ class ErrorMiddleware:
         if kind != "http" and kind != "websocket":
             await self.app(scope, receive, send)
             return
-        tracker = tracker_of(send)
-        own = tracker is None
-        if tracker is None:
-            tracker = ResponseTracker(scope, receive, send)
-            send, receive = tracker.send, tracker.receive
+        tracker, receive, send, own = attach(scope, receive, send)
         tracker.error = self
         state = state_var.get()
         if state is not None:

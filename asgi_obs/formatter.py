@@ -23,7 +23,12 @@ from ._json import ORJSON, encode_record, escape_separators, fit_line, orjson_du
 from .fields import RESERVED_FIELDS, extra_fields
 from .schemas import Converter, converter_for
 
-__all__ = ["DEFAULT_MAX_LINE_BYTES", "CustomJsonFormatter", "render_value"]  # render_value: re-exported
+__all__ = [
+    "DEFAULT_MAX_LINE_BYTES",
+    "CustomJsonFormatter",
+    "render_message",
+    "render_value",
+]  # render_value: re-exported
 
 #: Longest line (UTF-8 bytes, newline included) a record is written as, unless configured.
 DEFAULT_MAX_LINE_BYTES = 64 * 1024
@@ -32,6 +37,17 @@ _MIN_LINE_BYTES = 1024
 # The names that are not extra fields (fields.RESERVED_FIELDS), plus python-json-logger's own
 # list, should a future version name an attribute this Python's LogRecord lacks.
 _STANDARD_ATTRS = RESERVED_FIELDS | frozenset(RESERVED_ATTRS)
+
+
+def render_message(record: logging.LogRecord) -> str:
+    """``record.getMessage()``, except that it never raises: a bad ``%`` format keeps the line."""
+    msg = record.msg
+    if not record.args and type(msg) is str:
+        return msg  # the common case: nothing to interpolate
+    try:
+        return record.getMessage()
+    except Exception as exc:  # noqa: BLE001 - a bad format string must not lose the line
+        return f"{render_value(msg)} [unformattable arguments: {exc!r}]"
 
 
 class CustomJsonFormatter(JsonFormatter):
@@ -119,15 +135,6 @@ class CustomJsonFormatter(JsonFormatter):
             self._second = second
         return self._second_text + ("%06d+00:00" % int((created - second) * 1_000_000))  # noqa: UP031 - faster than format()
 
-    def _message(self, record: logging.LogRecord) -> str:
-        msg = record.msg
-        if not record.args and type(msg) is str:
-            return msg  # the common case: nothing to interpolate
-        try:
-            return record.getMessage()
-        except Exception as exc:  # noqa: BLE001 - a bad format string must not lose the line
-            return f"{render_value(msg)} [unformattable arguments: {exc!r}]"
-
     def format(self, record: logging.LogRecord) -> str:
         attrs = record.__dict__
         marker = attrs.get(FAST_PATH_KEY) if type(record) is LayerRecord else None
@@ -178,7 +185,7 @@ class CustomJsonFormatter(JsonFormatter):
             message_dict = dict(record.msg)
             message = ""
         else:
-            message = self._message(record)
+            message = render_message(record)
         attrs["message"] = message  # not record.message=: that would drop a layer record's marker
 
         data: dict[str, Any] = {
