@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from . import sentry
+from . import _otel, sentry
 from ._response import ResponseTracker
 from ._types import ASGIApp, Receive, Scope, Send
 from .context import CONTEXT_LAYER, RequestState, request_id_var, state_var, trace_id_var
@@ -19,9 +19,10 @@ from .ids import new_ids, parse_sentry_trace, parse_traceparent, valid_request_i
 __all__ = ["RequestContextMiddleware"]
 
 _HEADER_NAME_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
-# Sentry is only looked at when the application imported sentry_sdk itself: no import cost, no
-# work, for services without Sentry.
+# Sentry and OpenTelemetry are only looked at when the application imported them itself: no
+# import cost, no work beyond a dict lookup, for services without them.
 _modules = sys.modules
+_OTEL_TRACE = _otel.OTEL_TRACE_MODULE
 _SCOPE_TYPES = frozenset({"http", "websocket"})
 
 
@@ -97,7 +98,11 @@ class RequestContextMiddleware:
             return None
 
     def _state_for(self, scope: Scope) -> RequestState:
-        """Read the incoming ids from ``scope``'s headers and build the request's state."""
+        """Read the incoming ids from ``scope``'s headers and build the request's state.
+
+        The trace: a valid OpenTelemetry span current when the request starts, else
+        ``sentry-trace``, else ``traceparent``, else a new one.
+        """
         header = self._header
         wanted = self._wanted_headers
         raw_id: bytes | None = None
@@ -122,6 +127,16 @@ class RequestContextMiddleware:
             trace = parse_sentry_trace(sentry_trace.decode("latin-1"))
         if trace is None and traceparent is not None:
             trace = parse_traceparent(traceparent.decode("latin-1"))
+        otel_trace = _modules.get(_OTEL_TRACE)
+        if otel_trace is not None:
+            # An OpenTelemetry span current now (its ASGI middleware outside the stack) has
+            # already continued the incoming traceparent, or started a trace: the request is
+            # part of it, so the logs correlate with OTel's traces.
+            span = _otel.current_span(otel_trace)
+            if span is not None:
+                if trace is None or trace.trace_id != span.trace_id:
+                    baggage = None  # it described another trace (or came without one)
+                trace = span
         request_id = incoming if self._trust_incoming else None
         if request_id is None or trace is None:
             new_request_id, new_trace_id = new_ids()  # both from a pre-drawn batch
