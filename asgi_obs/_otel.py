@@ -31,12 +31,11 @@ def current_span(otel_trace: ModuleType) -> IncomingTrace | None:
         context = otel_trace.get_current_span().get_span_context()
         if not context.is_valid:
             return None
-        trace_id = format(context.trace_id, "032x")
-        span_id = format(context.span_id, "016x")
+        # to_bytes: the fastest rendering, and it refuses an id out of range (OverflowError);
+        # is_valid already excluded all-zero ids.
+        trace_id = context.trace_id.to_bytes(16, "big").hex()
+        span_id = context.span_id.to_bytes(8, "big").hex()
         sampled = bool(int(context.trace_flags) & 1)
     except Exception:  # noqa: BLE001 - a broken or foreign OTel API: fall back to the headers
-        return None
-    # is_valid already excludes all-zero ids; the lengths guard against out-of-range ints.
-    if len(trace_id) != 32 or len(span_id) != 16:
         return None
     return IncomingTrace(trace_id, span_id, sampled)
