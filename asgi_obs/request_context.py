@@ -10,7 +10,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from . import _otel, sentry
+from . import sentry
+from ._otel import OTEL_TRACE_MODULE as _OTEL_TRACE
+from ._otel import current_span as _otel_span
 from ._response import ResponseTracker
 from ._types import ASGIApp, Receive, Scope, Send
 from .context import CONTEXT_LAYER, RequestState, request_id_var, state_var, trace_id_var
@@ -19,10 +21,9 @@ from .ids import new_ids, parse_sentry_trace, parse_traceparent, valid_request_i
 __all__ = ["RequestContextMiddleware"]
 
 _HEADER_NAME_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
-# Sentry and OpenTelemetry are only looked at when the application imported them itself: no
-# import cost, no work beyond a dict lookup, for services without them.
+# Sentry is only looked at when the application imported sentry_sdk itself: no import cost, no
+# work, for services without Sentry.
 _modules = sys.modules
-_OTEL_TRACE = _otel.OTEL_TRACE_MODULE
 _SCOPE_TYPES = frozenset({"http", "websocket"})
 
 
@@ -127,12 +128,12 @@ class RequestContextMiddleware:
             trace = parse_sentry_trace(sentry_trace.decode("latin-1"))
         if trace is None and traceparent is not None:
             trace = parse_traceparent(traceparent.decode("latin-1"))
-        otel_trace = _modules.get(_OTEL_TRACE)
+        otel_trace = _modules.get(_OTEL_TRACE)  # only when the application imported OTel
         if otel_trace is not None:
             # An OpenTelemetry span current now (its ASGI middleware outside the stack) has
             # already continued the incoming traceparent, or started a trace: the request is
             # part of it, so the logs correlate with OTel's traces.
-            span = _otel.current_span(otel_trace)
+            span = _otel_span(otel_trace)
             if span is not None:
                 if trace is None or trace.trace_id != span.trace_id:
                     baggage = None  # it described another trace (or came without one)
