@@ -11,6 +11,7 @@ Start with :func:`init_structured_logging` and :func:`build_stack`::
 from __future__ import annotations
 
 from .access_log import AccessLogMiddleware
+from .background import ContextSnapshot, capture_context
 from .classify import Classification, classify
 from .console import ConsoleFormatter
 from .context import RequestState, bind, get_request_id, get_trace_id, request_id_var, trace_id_var
@@ -35,6 +36,7 @@ __all__ = [
     "Classification",
     "ConsoleFormatter",
     "ContextFilter",
+    "ContextSnapshot",
     "CustomJsonFormatter",
     "ErrorMiddleware",
     "RequestContextMiddleware",
@@ -44,6 +46,7 @@ __all__ = [
     "__version__",
     "bind",
     "build_stack",
+    "capture_context",
     "classify",
     "get_request_id",
     "get_trace_id",

@@ -4,7 +4,8 @@ This module owns every ``ContextVar`` of asgi_obs. :class:`~asgi_obs.RequestCont
 sets all three at the start of each request and resets them with their tokens when the request
 ends, so code running inside a request (including the threadpool, task groups and
 ``asyncio.create_task`` children, which copy the context) can read them, and nothing leaks into
-the next request on the same connection.
+the next request on the same connection. Work that runs outside those (an executor job, a job
+queue's worker) carries them with :func:`asgi_obs.capture_context` (:mod:`asgi_obs.background`).
 """
 
 from __future__ import annotations

@@ -17,10 +17,12 @@ __all__ = [
     "parse_sentry_trace",
     "parse_traceparent",
     "valid_request_id",
+    "valid_trace_id",
 ]
 
 # 1-128 characters of a conservative set: safe in headers, URLs, JSON and shells.
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:@/+=\-]{1,128}")
+_TRACE_ID = re.compile(r"[0-9a-f]{32}")
 _SENTRY_TRACE = re.compile(r"[ \t]*([0-9a-f]{32})-([0-9a-f]{16})(?:-([01]))?[ \t]*")
 _TRACEPARENT = re.compile(r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?")
 _ZERO_TRACE = "0" * 32
@@ -38,6 +40,11 @@ class IncomingTrace(NamedTuple):
 def valid_request_id(value: str) -> bool:
     """Tell whether ``value`` is acceptable as a request id (1-128 of ``[A-Za-z0-9._:@/+=-]``)."""
     return _REQUEST_ID.fullmatch(value) is not None
+
+
+def valid_trace_id(value: str) -> bool:
+    """Tell whether ``value`` is a trace id: 32 lowercase hex digits, not all zeros."""
+    return _TRACE_ID.fullmatch(value) is not None and value != _ZERO_TRACE
 
 
 def new_span_id() -> str:

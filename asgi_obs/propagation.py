@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Generator
 from typing import Any
 
-from . import sentry
+from . import _otel, sentry
 from .context import state_var
 from .ids import parse_sentry_trace
 
 __all__ = ["inject_headers", "outgoing_headers"]
+
+_modules = sys.modules
+_OTEL_TRACE = _otel.OTEL_TRACE_MODULE
 
 
 def outgoing_headers() -> dict[str, str]:
@@ -19,7 +23,9 @@ def outgoing_headers() -> dict[str, str]:
     ``traceparent`` with the request's trace id (the sampling flag is the incoming one, else
     "not sampled"), and, when Sentry is active, Sentry's ``sentry-trace`` and ``baggage`` (the
     ``traceparent`` then announces the same span and sampling decision as ``sentry-trace``).
-    Outside a request: ``{}``. A new dict on every call, safe to modify.
+    With OpenTelemetry, when the span current at the time of the call belongs to the request's
+    trace, ``traceparent`` announces that span and its sampled flag instead, as OpenTelemetry's
+    own propagator would. Outside a request: ``{}``. A new dict on every call, safe to modify.
     """
     state = state_var.get()
     if state is None:
@@ -35,6 +41,13 @@ def outgoing_headers() -> dict[str, str]:
             trace_id, span_id = announced.trace_id, announced.parent_span_id
             if announced.sampled is not None:
                 sampled = announced.sampled
+    otel_trace = _modules.get(_OTEL_TRACE)
+    if otel_trace is not None:
+        span = _otel.current_span(otel_trace)
+        # Only a span of the request's own trace: another one (a root span the code started)
+        # would send the callee's logs to a trace id that none of this request's lines carry.
+        if span is not None and span.trace_id == trace_id:
+            span_id, sampled = span.parent_span_id, bool(span.sampled)
     headers = {
         state.id_header: state.request_id,
         "traceparent": f"00-{trace_id}-{span_id}-{'01' if sampled else '00'}",

@@ -11,6 +11,8 @@ import sys
 from collections.abc import Callable
 
 from . import _root_check, sentry
+from ._otel import OTEL_TRACE_MODULE as _OTEL_TRACE
+from ._otel import current_span as _otel_span
 from ._response import ResponseTracker
 from ._types import ASGIApp, Receive, Scope, Send
 from .context import CONTEXT_LAYER, RequestState, request_id_var, state_var, trace_id_var
@@ -100,7 +102,11 @@ class RequestContextMiddleware:
             return None
 
     def _state_for(self, scope: Scope) -> RequestState:
-        """Read the incoming ids from ``scope``'s headers and build the request's state."""
+        """Read the incoming ids from ``scope``'s headers and build the request's state.
+
+        The trace: a valid OpenTelemetry span current when the request starts, else
+        ``sentry-trace``, else ``traceparent``, else a new one.
+        """
         header = self._header
         wanted = self._wanted_headers
         raw_id: bytes | None = None
@@ -125,6 +131,16 @@ class RequestContextMiddleware:
             trace = parse_sentry_trace(sentry_trace.decode("latin-1"))
         if trace is None and traceparent is not None:
             trace = parse_traceparent(traceparent.decode("latin-1"))
+        otel_trace = _modules.get(_OTEL_TRACE)  # only when the application imported OTel
+        if otel_trace is not None:
+            # An OpenTelemetry span current now (its ASGI middleware outside the stack) has
+            # already continued the incoming traceparent, or started a trace: the request is
+            # part of it, so the logs correlate with OTel's traces.
+            span = _otel_span(otel_trace)
+            if span is not None:
+                if trace is None or trace.trace_id != span.trace_id:
+                    baggage = None  # it described another trace (or came without one)
+                trace = span
         request_id = incoming if self._trust_incoming else None
         if request_id is None or trace is None:
             new_request_id, new_trace_id = new_ids()  # both from a pre-drawn batch
