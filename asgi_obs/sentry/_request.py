@@ -127,12 +127,19 @@ class RequestScope:
             if state.sentry is None:
                 state.sentry = SentryRequest()
             state.sentry.scope_inside = True
+            if getattr(sentry_sdk.get_current_scope(), "_breadcrumbs", None):
+                # sentry-sdk 2.12 records some breadcrumbs (its own `git rev-parse` at init) on
+                # the current scope, which the middleware inside forks as it is: a current scope
+                # of our own, emptied, keeps them off this request's events.
+                self._fork = sentry_sdk.new_scope()
+                self._fork.__enter__().clear_breadcrumbs()
             hand_trace_downstream(asgi_scope, None, state)
             return
         else:
             self._fork = sentry_sdk.isolation_scope()
             isolation = self._fork.__enter__()
             isolation.clear_breadcrumbs()
+            sentry_sdk.get_current_scope().clear_breadcrumbs()  # forked too (2.12 records there)
             if tracing_span() is not None:
                 # The forked current scope inherits whatever span was current when the server
                 # started the request (sentry-sdk 2.12 leaves a lifespan span there): not ours.
