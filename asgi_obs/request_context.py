@@ -32,13 +32,16 @@ class RequestContextMiddleware:
 
     When a request starts, the ids are taken from the incoming headers when valid and generated
     otherwise (DESIGN §4): ``X-Request-ID`` (name configurable) when it is 1-128 characters of
-    ``[A-Za-z0-9._:@/+=-]``; the trace from ``sentry-trace``, else W3C ``traceparent``. They are
+    ``[A-Za-z0-9._:@/+=-]``; the trace from the current OpenTelemetry span when one is valid
+    (an OTel middleware outside), else ``sentry-trace``, else W3C ``traceparent``. They are
     set in :data:`~asgi_obs.request_id_var`, :data:`~asgi_obs.trace_id_var` and the per-request
     :class:`~asgi_obs.context.RequestState`, mirrored into ``scope["state"]`` (created when the
     server sent none), and reset with their tokens when the request ends, however it ends.
 
     The id is *set* (any existing value replaced, never duplicated) on ``http.response.start``,
-    ``websocket.accept`` and a WebSocket denial response. With Sentry active, the request runs
+    ``websocket.accept`` and a WebSocket denial response. The send that completes a response
+    is handed to the server outside the request's context (:mod:`asgi_obs._detach`), so a
+    pipelined next request never starts with this one's ids. With Sentry active, the request runs
     in its own Sentry isolation scope that continues the incoming trace (see
     :mod:`asgi_obs.sentry`). ``lifespan`` passes straight through.
 
