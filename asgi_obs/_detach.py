@@ -36,18 +36,24 @@ async def send_detached(send: Send, message: Message, sentry_base: tuple[Any, An
         request_id_var.reset(tokens[0])
 
 
-def _enter_sentry_base(base: tuple[Any, Any]) -> tuple[Any, Any, Any]:
+def _enter_sentry_base(base: tuple[Any, Any]) -> tuple[Any, ...]:
     # Sentry's own scope variables (sentry_sdk.scope), set back to what they were before the
-    # request forked them; sentry_sdk is loaded whenever a base was recorded.
+    # request forked them; sentry_sdk is loaded whenever a base was recorded. Sentry's ASGI
+    # middleware marks the context it runs in: a next request is not nested in this one.
     scope_module = sys.modules["sentry_sdk.scope"]
+    applied = getattr(sys.modules.get("sentry_sdk.integrations.asgi"), "_asgi_middleware_applied", None)
     return (
         scope_module,
         scope_module._isolation_scope.set(base[0]),
         scope_module._current_scope.set(base[1]),
+        applied,
+        applied.set(False) if applied is not None else None,
     )
 
 
-def _leave_sentry_base(tokens: tuple[Any, Any, Any]) -> None:
-    scope_module, isolation_token, current_token = tokens
+def _leave_sentry_base(tokens: tuple[Any, ...]) -> None:
+    scope_module, isolation_token, current_token, applied, applied_token = tokens
+    if applied is not None:
+        applied.reset(applied_token)
     scope_module._current_scope.reset(current_token)
     scope_module._isolation_scope.reset(isolation_token)

@@ -77,11 +77,13 @@ def decide(tracker: ResponseTracker, exc: BaseException | None) -> Decision:
         if isinstance(inner, asyncio.CancelledError) or not isinstance(exc, Exception):
             return Decision(None, raise_=exc)
         return NOTHING
-    reraise = exc if started and not completed else None
+    # A KeyboardInterrupt or SystemExit is recorded like any failure, then goes on to the
+    # server: never swallowed.
+    reraise = exc if (started and not completed) or not isinstance(exc, Exception) else None
     if tracker.reported and inner is tracker.reported_exc:  # a framework's 500, re-raised
         return Decision(None, raise_=reraise)
     if not started:
-        return Decision("Unhandled exception", inner, send_500=True)
+        return Decision("Unhandled exception", inner, send_500=True, raise_=reraise)
     if not completed:
         return Decision("Exception after the response started", inner, raise_=reraise)
-    return Decision("Exception after the response completed", inner)
+    return Decision("Exception after the response completed", inner, raise_=reraise)

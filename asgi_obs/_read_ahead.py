@@ -38,22 +38,26 @@ class ReadAhead:
     def start(self, tracker: ResponseTracker) -> None:
         """Wait for the server's next message, unless already waiting or holding enough.
 
-        Bounded: once the request body is read (the one message left to come is the
-        disconnect), or while nothing is held for the app yet.
+        Never while the app itself waits for the server (one reader at a time), and bounded:
+        once the request body is read (the one message left to come is the disconnect), or
+        while nothing is held for the app yet.
         """
-        if self._listener is None and (not self._pending or tracker.body_read) and _asyncio_running():
+        listener = self._listener
+        if (
+            (listener is None or listener.done())
+            and not tracker.app_receiving
+            and (not self._pending or tracker.body_read)
+            and _asyncio_running()
+        ):
             self._listener = asyncio.ensure_future(self._listen(tracker))
 
     async def _listen(self, tracker: ResponseTracker) -> None:
-        message = await tracker.receive_from_server()
-        self._listener = None  # done: the next streamed chunk may wait for the next message
-        self._pending.append(message)
+        self._pending.append(await tracker.receive_from_server())
 
     async def take(self) -> Message | None:
         """The oldest message received for the app (waiting for one being received), or ``None``."""
         listener = self._listener
-        if listener is not None:
-            self._listener = None
+        if listener is not None and not listener.done():
             await listener  # a cancellation of the app's receive cancels it too: nothing lost
         return self._pending.pop(0) if self._pending else None
 

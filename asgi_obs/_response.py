@@ -51,6 +51,7 @@ class ResponseTracker:
         "_receive",
         "_send",
         "access",
+        "app_receiving",
         "body_read",
         "close_code",
         "completed",
@@ -80,6 +81,7 @@ class ResponseTracker:
         self._receive = receive
         self._send = send
         self._ahead: ReadAhead | None = None  # made when a response streams
+        self.app_receiving = 0
         self.scope = scope
         self.websocket = scope["type"] == "websocket"
         self.is_head = scope.get("method") == "HEAD"
@@ -137,7 +139,11 @@ class ResponseTracker:
             message = await ahead.take()
             if message is not None:
                 return message
-        return await self.receive_from_server()
+        self.app_receiving += 1  # no reading ahead while the app itself waits for the server
+        try:
+            return await self.receive_from_server()
+        finally:
+            self.app_receiving -= 1
 
     async def receive_from_server(self) -> Message:
         """The server's next message, accounted for (exactly once per message)."""

@@ -48,6 +48,14 @@ def colors_wanted(stream: IO[str] | None) -> bool:
         return False
 
 
+def _printable(text: str) -> str:
+    """``text`` with control characters (ESC, BEL, C1 ...) escaped: a client's path or user
+    agent must not drive the developer's terminal."""
+    if text.isprintable():
+        return text
+    return "".join(char if char.isprintable() or char in " \n\t" else f"\\x{ord(char):02x}" for char in text)
+
+
 def _text(value: Any) -> str:
     text = value if isinstance(value, str) else render_value(value)
     if not isinstance(text, str):
@@ -55,8 +63,8 @@ def _text(value: Any) -> str:
     if text == "" or any(char in _NEEDS_QUOTES for char in text):
         # Quoted and escaped so that a value never breaks the line or the key=value reading.
         escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-        return '"' + escaped.replace("\t", "\\t") + '"'
-    return text
+        return '"' + _printable(escaped.replace("\t", "\\t")) + '"'
+    return _printable(text)
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -85,7 +93,7 @@ class ConsoleFormatter(logging.Formatter):
         created = record.created
         clock = time.strftime("%H:%M:%S", time.localtime(created)) + ".%03d" % int(record.msecs)  # noqa: UP031
         level = record.levelname
-        message = render_message(record)
+        message = _printable(render_message(record)).replace("\n", "\\n")
         parts = [clock, f"{level:<8}", record.name, message]
         if colors:
             color = _LEVEL_COLORS.get(level, "")

@@ -83,6 +83,7 @@ RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None)))
 RESERVED_FIELDS = frozenset(
     RECORD_ATTRS
     | {"message", "asctime", "taskName", "request_id", "trace_id", "exc_info", "stack_info", "color_message"}
+    | set(TOP_KEYS)  # "level", "logger", "timestamp": a field must never pass for them
 )
 
 

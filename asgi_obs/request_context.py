@@ -11,6 +11,7 @@ import sys
 from collections.abc import Callable
 
 from . import _root_check, sentry
+from ._emit import report_internal_error
 from ._otel import OTEL_TRACE_MODULE as _OTEL_TRACE
 from ._otel import current_span as _otel_span
 from ._response import ResponseTracker
@@ -195,8 +196,6 @@ class RequestContextMiddleware:
             if "sentry_sdk" in _modules and sentry.is_active()
             else None
         )
-        if sentry_scope is not None:
-            sentry_scope.__enter__()
         request_id = state.request_id
         scope_state = scope.get("state")
         if scope_state is None:
@@ -209,7 +208,13 @@ class RequestContextMiddleware:
         tracker.detach = True
         state.tracker = tracker
         if sentry_scope is not None:
-            tracker.sentry_base = sentry_scope.base
+            try:
+                sentry_scope.__enter__()
+            except Exception as exc:  # noqa: BLE001 - Sentry must never fail the request
+                report_internal_error("entering the request's Sentry scope", exc)
+                sentry_scope = None
+            else:
+                tracker.sentry_base = sentry_scope.base
         rid_token = request_id_var.set(request_id)
         trace_token = trace_id_var.set(state.trace_id)
         state_token = state_var.set(state)

@@ -37,7 +37,11 @@ def route_template(scope: Scope) -> str | None:
         if isinstance(app_root, str):
             root = scope.get("root_path") or ""
             if len(root) > len(app_root) and root.startswith(app_root):
+                # The mount's prefix as the client sent it (a Mount("/t/{tenant}") leaves its
+                # value there): capped like the path.
                 path = root[len(app_root) :] + path
+                if len(path) > PATH_MAX:
+                    path = path[:PATH_MAX] + _CUT
         return path
     template = scope.get("path_template")
     return template if isinstance(template, str) else None

@@ -113,6 +113,9 @@ class RequestScope:
         state = self._state
         asgi_scope = self._asgi_scope
         if _outer_sentry_middleware():
+            # The scopes of before the request are the outer middleware's own, this request's:
+            # a pipelined next request must start from none (sentry-sdk makes fresh ones).
+            self.base = (None, None)
             isolation = sentry_sdk.get_isolation_scope()
             span = tracing_span()
             if span is not None:  # Sentry's own middleware started the request's transaction
