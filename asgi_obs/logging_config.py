@@ -118,15 +118,15 @@ def _tame_server_loggers(replaced: list[logging.Handler], handler: JsonLineHandl
             if old in replaced:  # gunicorn_log_config's handler, now replaced: keep one line each
                 logger.removeHandler(old)
                 logger.addHandler(handler)
+    # A new, empty list rather than removing handlers one by one: uvicorn's gunicorn worker
+    # assigns gunicorn.error's very list to uvicorn.error, and emptying it would silence both.
     for name in _SERVER_LOGGERS:
         logger = logging.getLogger(name)
-        for old in logger.handlers[:]:
-            logger.removeHandler(old)
+        logger.handlers = []
         logger.propagate = True
     for name in _SILENCED_LOGGERS:
         logger = logging.getLogger(name)
-        for old in logger.handlers[:]:
-            logger.removeHandler(old)
+        logger.handlers = []
         logger.propagate = False
 
 

@@ -147,6 +147,9 @@ class Response:
     #: The whole body arrived; ``False`` when the server cut the connection (or left it open
     #: past the client's timeout) mid-body.
     complete: bool
+    #: How an incomplete body ended: ``"cut"`` (the server closed or reset the connection) or
+    #: ``"timeout"`` (it left the connection open); ``None`` when complete.
+    ended: str | None = None
 
 
 def get(port: int, path: str, *, timeout: float = 5.0) -> Response:
@@ -160,8 +163,10 @@ def get(port: int, path: str, *, timeout: float = 5.0) -> Response:
         try:
             while chunk := response.read1(65536):  # chunk by chunk: what arrived is kept
                 body += chunk
-        except (http.client.IncompleteRead, OSError):  # aborted, reset, or timed out
-            return Response(response.status, ids, body, complete=False)
+        except TimeoutError:  # socket.timeout: the server left the connection open
+            return Response(response.status, ids, body, complete=False, ended="timeout")
+        except (http.client.IncompleteRead, OSError):  # aborted or reset
+            return Response(response.status, ids, body, complete=False, ended="cut")
         return Response(response.status, ids, body, complete=True)
     finally:
         conn.close()
