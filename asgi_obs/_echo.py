@@ -1,4 +1,4 @@
-"""Recognising a server's own record of an exception that escaped the app (its "echo").
+"""Recognising a server's lines that repeat what asgi_obs records, above all its "echo".
 
 When the error layer re-raises (the response had started, so only the server can abort the
 connection) the server logs the same exception again: uvicorn's "Exception in ASGI
@@ -16,38 +16,49 @@ from collections.abc import Iterable
 
 from .fields import SERVER_ECHO_PREFIXES, SERVER_ERROR_LOGGERS
 
-__all__ = ["DEFAULT_SERVER_LOGGERS", "LoggerSet", "echoed_exception"]
+__all__ = ["DEFAULT_SERVER_LOGGERS", "UVICORN_WEBSOCKET_LINES", "LoggerSet", "echoed_exception"]
 
 # Logger names are finite, but a process could make many (one per tenant ...): bound the cache.
 _CACHE_LIMIT = 4096
 
 
-class LoggerSet:
-    """Logger names and their children (``"_granian"`` covers ``"_granian.utils"``).
+# uvicorn's per-WebSocket INFO lines (its own, and those of the websockets library it hands
+# its "uvicorn.error" logger): the access record of the socket says the same, with the ids.
+UVICORN_WEBSOCKET_LINES = frozenset(
+    {
+        '%s - "WebSocket %s" [accepted]',
+        '%s - "WebSocket %s" 403',
+        '%s - "WebSocket %s" %d',
+        "connection open",
+        "connection closed",
+    }
+)
 
-    Membership is one dict lookup per record once a name has been seen (the walk up the dotted
-    name happens once per name; the cache only saves that work).
+
+class LoggerSet(dict[str, bool]):
+    """Logger names and their children: ``loggers[name]`` is ``True`` for ``"_granian"`` and
+    ``"_granian.utils"``, ``False`` for ``"_granianx"``.
+
+    A dict of the names seen so far, so the check on every record is one C-level lookup; a
+    new name is walked up its dotted parents once, in ``__missing__`` (a cache that only saves
+    that work, bounded).
     """
 
-    __slots__ = ("_cache", "_names")
+    __slots__ = ("_names",)
 
     def __init__(self, names: Iterable[str]) -> None:
+        super().__init__()
         self._names = frozenset(names)
-        self._cache: dict[str, bool] = {}
 
-    def __contains__(self, name: object) -> bool:
-        if type(name) is not str:
-            return False
-        hit = self._cache.get(name)
-        if hit is None:
-            probe, hit = name, False
-            while probe:
-                if probe in self._names:
-                    hit = True
-                    break
-                probe = probe.rpartition(".")[0]
-            if len(self._cache) < _CACHE_LIMIT:
-                self._cache[name] = hit
+    def __missing__(self, name: str) -> bool:
+        probe, hit = name, False
+        while probe:
+            if probe in self._names:
+                hit = True
+                break
+            probe = probe.rpartition(".")[0]
+        if len(self) < _CACHE_LIMIT:
+            self[name] = hit
         return hit
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 
 from . import _absorb, _marks, _root_check
 from ._compat import group_members
-from ._echo import LoggerSet, echoed_exception
+from ._echo import UVICORN_WEBSOCKET_LINES, LoggerSet, echoed_exception
 from ._emit import record_kind
 from .classify import unwrap
 from .context import request_id_var, state_var, trace_id_var
@@ -82,19 +82,6 @@ class ContextFilter(logging.Filter):
         return True
 
 
-# uvicorn's per-WebSocket INFO lines (its own, and those of the websockets library it hands
-# its "uvicorn.error" logger): the access record of the socket says the same, with the ids.
-_UVICORN_WEBSOCKET_LINES = frozenset(
-    {
-        '%s - "WebSocket %s" [accepted]',
-        '%s - "WebSocket %s" 403',
-        '%s - "WebSocket %s" %d',
-        "connection open",
-        "connection closed",
-    }
-)
-
-
 class ServerDuplicateFilter(logging.Filter):
     """Drop what the server or the framework logs again about a request asgi_obs records.
 
@@ -152,7 +139,7 @@ class ServerDuplicateFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.ERROR and self._framework_failure(record):
             return False
-        if record.name not in self._loggers:
+        if not self._loggers[record.name]:
             return True
         if record.exc_info or record.levelno >= logging.ERROR:
             exc = echoed_exception(record)
@@ -162,7 +149,7 @@ class ServerDuplicateFilter(logging.Filter):
             if record.exc_info:
                 return True
         msg = record.msg
-        return not (record.levelno < logging.WARNING and type(msg) is str and msg in _UVICORN_WEBSOCKET_LINES)
+        return not (record.levelno < logging.WARNING and type(msg) is str and msg in UVICORN_WEBSOCKET_LINES)
 
 
 def _parse_loggers_env(text: str) -> dict[str, str]:

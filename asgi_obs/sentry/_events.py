@@ -74,7 +74,7 @@ def event_processor(event: Event, hint: Hint | None) -> Event | None:
         if record is not None:
             if record_kind(record) is not None:
                 return None  # an access or error record: the error layer captures its own event
-            if exc is None and record.name in DEFAULT_SERVER_LOGGERS:
+            if exc is None and DEFAULT_SERVER_LOGGERS[record.name]:
                 # granian's echo has no exc_info (its traceback is text): the event is a plain
                 # message. Dropped when the exception it repeats was reported; a server error
                 # about anything else is kept.
