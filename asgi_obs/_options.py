@@ -8,15 +8,25 @@ import os
 from collections.abc import Mapping
 from typing import IO, Any
 
-from .filters import SuppressUnwantedLogsFilter
+from .filters import SuppressUnwantedLogsFilter, parse_level
 from .formatter import DEFAULT_MAX_LINE_BYTES
 
-__all__ = ["FORMATS", "SCHEMAS", "LoggingOptions"]
+__all__ = ["FORMATS", "SCHEMAS", "LoggingOptions", "resolve_level"]
 
 FORMATS = ("json", "console")
 SCHEMAS = ("default", "ecs", "otel", "gcp")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
+
+
+def resolve_level(level: str | int | None) -> int:
+    """The root level: ``level`` if given, else ``LOG_LEVEL``, else INFO (``ValueError`` naming it)."""
+    if level is not None:
+        return parse_level(level, source="level")
+    env = os.environ.get("LOG_LEVEL")
+    if env is None or not env.strip():
+        return logging.INFO
+    return parse_level(env, source="LOG_LEVEL")
 
 
 def _choice(value: str | None, env: str, allowed: tuple[str, ...], name: str) -> str:

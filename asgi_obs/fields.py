@@ -23,6 +23,10 @@ __all__ = [
     "RECORD_ATTRS",
     "RESERVED_FIELDS",
     "SCHEMAS",
+    "SERVER_ACCESS_LOGGERS",
+    "SERVER_ECHO_PREFIXES",
+    "SERVER_ERROR_LOGGERS",
+    "SERVER_LOGGERS",
     "TOP_KEYS",
     "extra_fields",
     "method_of",
@@ -41,6 +45,35 @@ FRAMEWORK_ERROR_LOGGERS = ("django.request",)
 #: Messages a framework starts its own ERROR record of a failure with, on a logger named after
 #: each app (Quart's ``app.logger``: ``"Exception on request GET /boom"``): absorbed likewise.
 FRAMEWORK_ERROR_PREFIXES = ("Exception on request ", "Exception on websocket ")
+
+#: Per server, the loggers its own lines are written on; its log config (``uvicorn_log_config()``
+#: ...) removes their handlers and lets them propagate to the one root handler. gunicorn's
+#: ``gunicorn.error`` is the exception: uvicorn's worker copies its handlers onto
+#: ``uvicorn.error``, so it holds the root handler itself instead of propagating.
+SERVER_LOGGERS: Mapping[str, tuple[str, ...]] = {
+    "uvicorn": ("uvicorn", "uvicorn.error"),
+    "hypercorn": ("hypercorn.error",),
+    "granian": ("_granian",),  # its Rust core logs on "_granian.*" (pyo3-log), its Python side on "_granian"
+    "gunicorn": ("gunicorn.error",),
+    "daphne": ("daphne",),
+}
+#: Per server, its access logger, silenced by its log config: the access layer writes one
+#: richer record per request (daphne's access lines are not a logger: ``daphne -v 0``).
+SERVER_ACCESS_LOGGERS: Mapping[str, tuple[str, ...]] = {
+    "uvicorn": ("uvicorn.access",),
+    "hypercorn": ("hypercorn.access",),
+    "granian": ("granian.access",),
+    "gunicorn": ("gunicorn.access",),
+}
+#: Loggers (children included) on which a server writes its own record of an exception that
+#: escaped the app: uvicorn's "Exception in ASGI application", hypercorn's "Error in ASGI
+#: Framework", daphne's "Exception inside application", granian's "Application callable
+#: raised an exception" (on ``_granian.utils``). ``ServerDuplicateFilter`` drops the record
+#: when that exception was already logged, the Sentry glue the event when it was reported.
+SERVER_ERROR_LOGGERS = ("uvicorn.error", "hypercorn.error", "daphne.server", "_granian")
+#: Messages of a server's record of an exception whose traceback is in the text, not in
+#: ``exc_info`` (granian's Rust core formats it): the exception is the one being handled.
+SERVER_ECHO_PREFIXES = ("Application callable raised an exception",)
 
 #: The keys every JSON line starts with, in this order (DESIGN §5).
 TOP_KEYS = ("timestamp", "level", "logger", "message", "request_id", "trace_id")

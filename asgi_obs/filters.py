@@ -15,9 +15,12 @@ import re
 from collections.abc import Iterable, Mapping
 
 from . import _absorb, _marks, _root_check
+from ._compat import group_members
+from ._echo import UVICORN_WEBSOCKET_LINES, LoggerSet, echoed_exception
 from ._emit import record_kind
+from .classify import unwrap
 from .context import request_id_var, state_var, trace_id_var
-from .fields import FRAMEWORK_ERROR_LOGGERS, FRAMEWORK_ERROR_PREFIXES
+from .fields import FRAMEWORK_ERROR_LOGGERS, FRAMEWORK_ERROR_PREFIXES, SERVER_ERROR_LOGGERS
 
 __all__ = ["ContextFilter", "ServerDuplicateFilter", "SuppressUnwantedLogsFilter", "parse_level"]
 
@@ -70,32 +73,27 @@ class ContextFilter(logging.Filter):
                     attrs.setdefault(key, value)
             exc_info = record.exc_info
             if exc_info and isinstance(exc_info, tuple) and exc_info[1] is not None:
-                _marks.mark_logged(exc_info[1], state)
+                exc = exc_info[1]
+                _marks.mark_logged(exc, state)
+                if group_members(exc):  # the server may re-raise the group or its one member
+                    _marks.mark_logged(unwrap(exc), state)
         except Exception:  # noqa: BLE001 - a filter that raises would lose the line
             return True
         return True
 
 
-# uvicorn's per-WebSocket INFO lines (its own, and those of the websockets library it hands
-# its "uvicorn.error" logger): the access record of the socket says the same, with the ids.
-_UVICORN_WEBSOCKET_LINES = frozenset(
-    {
-        '%s - "WebSocket %s" [accepted]',
-        '%s - "WebSocket %s" 403',
-        '%s - "WebSocket %s" %d',
-        "connection open",
-        "connection closed",
-    }
-)
-
-
 class ServerDuplicateFilter(logging.Filter):
     """Drop what the server or the framework logs again about a request asgi_obs records.
 
-    * A server's "Exception in ASGI application" record for an exception asgi_obs already
-      logged: when the error layer re-raises (the response had started, so only the server can
-      abort the connection), the server logs the same exception again. The error layer wrote
-      it with the request's ids and traceback, so the copy goes and the traceback appears once.
+    * A server's own record of an exception asgi_obs already logged: when the error layer
+      re-raises (the response had started, so only the server can abort the connection), the
+      server logs the same exception again — uvicorn's "Exception in ASGI application",
+      hypercorn's "Error in ASGI Framework" (under ``-k trio`` an exception group whose single
+      member was logged counts as that member), daphne's "Exception inside application",
+      granian's "Application callable raised an exception" (traceback in the text; see
+      :func:`asgi_obs._echo.echoed_exception`). The error layer wrote it with the request's
+      ids and traceback, so the copy goes and the traceback appears once. ``loggers`` are
+      the servers' loggers, children included (``"_granian"`` covers ``"_granian.utils"``).
     * uvicorn's INFO lines about each WebSocket (``"WebSocket /ws" [accepted]``, ``connection
       open`` ...), which duplicate the socket's access record.
     * A framework's own ERROR record of a failure, written during a request an
@@ -111,7 +109,7 @@ class ServerDuplicateFilter(logging.Filter):
 
     def __init__(
         self,
-        loggers: Iterable[str] = ("uvicorn.error", "hypercorn.error", "daphne.server", "granian"),
+        loggers: Iterable[str] = SERVER_ERROR_LOGGERS,
         *,
         framework_loggers: Iterable[str] = FRAMEWORK_ERROR_LOGGERS,
         framework_prefixes: Iterable[str] = FRAMEWORK_ERROR_PREFIXES,
@@ -121,7 +119,9 @@ class ServerDuplicateFilter(logging.Filter):
         for name, value in options.items():
             if isinstance(value, str):
                 raise ValueError(f"{name} must be a collection of strings, not a single string")
-        self._loggers = frozenset(loggers)
+        if isinstance(loggers, str):
+            raise ValueError("loggers must be a collection of strings, not a single string")
+        self._loggers = LoggerSet(loggers)
         self._framework_loggers = frozenset(framework_loggers)
         self._framework_prefixes = tuple(framework_prefixes)
 
@@ -139,14 +139,17 @@ class ServerDuplicateFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno >= logging.ERROR and self._framework_failure(record):
             return False
-        if record.name not in self._loggers:
+        if not self._loggers[record.name]:
             return True
-        exc_info = record.exc_info
-        if exc_info and isinstance(exc_info, tuple):
-            exc = exc_info[1]
-            return not (exc is not None and _marks.is_logged(exc, state_var.get()))
+        if record.exc_info or record.levelno >= logging.ERROR:
+            exc = echoed_exception(record)
+            if exc is not None:
+                state = state_var.get()
+                return not (_marks.is_logged(exc, state) or _marks.is_logged(unwrap(exc), state))
+            if record.exc_info:
+                return True
         msg = record.msg
-        return not (record.levelno < logging.WARNING and type(msg) is str and msg in _UVICORN_WEBSOCKET_LINES)
+        return not (record.levelno < logging.WARNING and type(msg) is str and msg in UVICORN_WEBSOCKET_LINES)
 
 
 def _parse_loggers_env(text: str) -> dict[str, str]:

@@ -1,7 +1,9 @@
 """Process-wide logging setup: JSON lines on stdout, with the request's ids on every line.
 
 Call :func:`init_structured_logging` once, first thing at startup (before the app is built),
-or hand :func:`uvicorn_log_config` to uvicorn. Both give the root logger exactly one handler:
+or hand the server its config (:func:`uvicorn_log_config`, :func:`hypercorn_log_config`,
+:func:`granian_log_config`, :func:`gunicorn_log_config`, from :mod:`asgi_obs.server_logs`).
+Both give the root logger exactly one handler:
 a :class:`JsonLineHandler` on stdout with :class:`SuppressUnwantedLogsFilter` (when configured),
 :class:`ServerDuplicateFilter`, :class:`ContextFilter` and the formatter (by default
 :class:`CustomJsonFormatter`). No module state: what a call installs depends only on its
@@ -15,10 +17,12 @@ import os
 import sys
 from typing import IO, Any
 
-from ._options import LoggingOptions
-from .filters import ContextFilter, ServerDuplicateFilter, SuppressUnwantedLogsFilter, parse_level
+from ._options import LoggingOptions, resolve_level
+from .fields import SERVER_ACCESS_LOGGERS, SERVER_LOGGERS
+from .filters import ContextFilter, ServerDuplicateFilter, SuppressUnwantedLogsFilter
 from .formatter import CustomJsonFormatter
 from .handler import JsonLineHandler
+from .server_logs import granian_log_config, gunicorn_log_config, hypercorn_log_config, uvicorn_log_config
 
 __all__ = [
     "ContextFilter",
@@ -28,17 +32,24 @@ __all__ = [
     "ServerDuplicateFilter",
     "SuppressUnwantedLogsFilter",
     "build_formatter",
+    "granian_log_config",
+    "gunicorn_log_config",
+    "hypercorn_log_config",
     "init_structured_logging",
     "installed_suppress_filter",
     "make_handler",
     "uvicorn_log_config",
 ]
 
-# Loggers whose records should flow to the root handler; their own handlers are removed.
-_SERVER_LOGGERS = ("uvicorn", "uvicorn.error")
-# The access layer replaces uvicorn's access line; without handlers uvicorn skips it entirely
-# (it checks ``access_logger.hasHandlers()``), which also saves its formatting cost.
-_SILENCED_LOGGERS = ("uvicorn.access",)
+# Server loggers whose records should flow to the root handler; their own handlers are removed.
+_SERVER_LOGGERS = tuple(
+    name for server, names in SERVER_LOGGERS.items() if server != "gunicorn" for name in names
+)
+# The access layer replaces the servers' access lines; without handlers uvicorn skips its line
+# entirely (it checks ``access_logger.hasHandlers()``), which also saves its formatting cost.
+_SILENCED_LOGGERS = tuple(name for names in SERVER_ACCESS_LOGGERS.values() for name in names)
+# Loggers that hold the root handler itself (see gunicorn_log_config): a replaced one is swapped.
+_HOLDING_LOGGERS = SERVER_LOGGERS["gunicorn"]
 
 
 def installed_suppress_filter() -> SuppressUnwantedLogsFilter | None:
@@ -52,15 +63,6 @@ def installed_suppress_filter() -> SuppressUnwantedLogsFilter | None:
         if isinstance(handler, JsonLineHandler):
             return handler.suppress_filter
     return None
-
-
-def _resolve_level(level: str | int | None) -> int:
-    if level is not None:
-        return parse_level(level, source="level")
-    env = os.environ.get("LOG_LEVEL")
-    if env is None or not env.strip():
-        return logging.INFO
-    return parse_level(env, source="LOG_LEVEL")
 
 
 def build_formatter(options: LoggingOptions) -> logging.Formatter:
@@ -109,16 +111,22 @@ def make_handler(options: LoggingOptions | None = None, /, **kwargs: Any) -> Jso
     return handler
 
 
-def _tame_server_loggers() -> None:
-    for name in _SERVER_LOGGERS:
+def _tame_server_loggers(replaced: list[logging.Handler], handler: JsonLineHandler) -> None:
+    for name in _HOLDING_LOGGERS:
         logger = logging.getLogger(name)
         for old in logger.handlers[:]:
-            logger.removeHandler(old)
+            if old in replaced:  # gunicorn_log_config's handler, now replaced: keep one line each
+                logger.removeHandler(old)
+                logger.addHandler(handler)
+    # A new, empty list rather than removing handlers one by one: uvicorn's gunicorn worker
+    # assigns gunicorn.error's very list to uvicorn.error, and emptying it would silence both.
+    for name in _SERVER_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers = []
         logger.propagate = True
     for name in _SILENCED_LOGGERS:
         logger = logging.getLogger(name)
-        for old in logger.handlers[:]:
-            logger.removeHandler(old)
+        logger.handlers = []
         logger.propagate = False
 
 
@@ -145,8 +153,9 @@ def init_structured_logging(
       ``ValueError`` naming ``level`` or ``LOG_LEVEL`` and listing the accepted values;
     * removes the root logger's existing handlers and installs one :class:`JsonLineHandler` on
       ``stream`` (default ``sys.stdout``) with the filters and the formatter;
-    * routes ``uvicorn`` and ``uvicorn.error`` through that handler and silences
-      ``uvicorn.access`` (the access layer writes a richer record).
+    * routes the servers' loggers (``uvicorn``, ``uvicorn.error``, ``hypercorn.error``,
+      ``_granian``, ``daphne``: :data:`~asgi_obs.fields.SERVER_LOGGERS`) through that handler
+      and silences their access loggers (the access layer writes a richer record).
 
     Output options (DESIGN §11), each also from the environment when not given:
     ``fmt`` ``"json"`` or ``"console"`` (``LOG_FORMAT``); ``schema`` ``"default"``, ``"ecs"``,
@@ -164,7 +173,7 @@ def init_structured_logging(
     this call; start it with ``log_config=None`` or ``log_config=uvicorn_log_config(...)`` given
     the same options.
     """
-    resolved = _resolve_level(level)
+    resolved = resolve_level(level)
     options = LoggingOptions.resolve(
         stream=stream,
         suppress=suppress,
@@ -179,46 +188,16 @@ def init_structured_logging(
     )
     handler = make_handler(options)
     root = logging.getLogger()
+    replaced: list[logging.Handler] = []
     for old in root.handlers[:]:
-        if isinstance(old, JsonLineHandler):  # ours: nobody else holds it
+        if isinstance(old, JsonLineHandler):  # ours: only server loggers may hold it too
             old.flush()  # its queued lines first, so the stream keeps their order
             root.removeHandler(old)
             old.close()
+            replaced.append(old)
         else:
             root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(resolved)
-    _tame_server_loggers()
+    _tame_server_loggers(replaced, handler)
     return handler
-
-
-def uvicorn_log_config(level: str | int | None = None, **options: Any) -> dict[str, Any]:
-    """Return a ``dictConfig`` dict equivalent to :func:`init_structured_logging`.
-
-    Pass it as uvicorn's ``log_config=`` (or write it to a ``.json`` file for
-    ``uvicorn --log-config``): uvicorn applies it when it starts, and the result is the same
-    single handler, on ``sys.stdout`` as it is then. ``options`` are the JSON-serialisable
-    options of :func:`init_structured_logging` (``fmt``, ``schema``, ``enqueue``,
-    ``max_line_bytes``, ``static_fields``, ``rename_fields``, ``use_orjson``, ``suppress`` as a
-    bool); they are validated and resolved now (with ``LOG_FORMAT``, ``LOG_SCHEMA``,
-    ``LOG_ENQUEUE`` and the level with ``LOG_LEVEL``) and written into the handler entry of the
-    dict, so the dict alone says what uvicorn will install: nothing is taken from an earlier
-    :func:`init_structured_logging` call (give both the same options).
-    """
-    resolved = _resolve_level(level)
-    handler = LoggingOptions.resolve(**options).config()
-    formatter = {"()": "asgi_obs.formatter.CustomJsonFormatter"}
-    silenced = {"handlers": [], "propagate": False}
-    return {
-        "version": 1,
-        # Loggers created before uvicorn starts (the app's, asgi_obs.access) must keep working.
-        "disable_existing_loggers": False,
-        # uvicorn writes ``use_colors`` into these two names when --use-colors is given.
-        "formatters": {"default": dict(formatter), "access": dict(formatter)},
-        "handlers": {"default": {"()": "asgi_obs.logging_config.make_handler", **handler}},
-        "loggers": {
-            **{name: {"handlers": [], "propagate": True} for name in _SERVER_LOGGERS},
-            **{name: dict(silenced) for name in _SILENCED_LOGGERS},
-        },
-        "root": {"level": resolved, "handlers": ["default"]},
-    }

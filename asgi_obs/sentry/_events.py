@@ -10,6 +10,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from .. import _marks
+from .._echo import DEFAULT_SERVER_LOGGERS, echoed_exception
 from .._emit import record_kind
 from ..classify import is_disconnect
 from ..context import state_var
@@ -57,17 +58,29 @@ class SentryRequest:
 def event_processor(event: Event, hint: Hint | None) -> Event | None:
     """Drop duplicate events and events made from the layers' records; enrich the others.
 
+    Duplicates: a later event for an exception already reported in the request, and an event
+    made from a server's record repeating such an exception without ``exc_info`` (granian's
+    "Application callable raised an exception", see :func:`asgi_obs._echo.echoed_exception`).
+
     Runs for every event of the process (registered by :func:`ensure_registered`), before
     ``before_send``.
     """
-    if hint is not None:
-        hint[_CHECKED] = True
-        record = hint.get("log_record")
-        if record is not None and record_kind(record) is not None:
-            return None  # an access or error record: the error layer captures its own event
     state = state_var.get()
     exc_info = hint.get("exc_info") if hint else None
     exc = exc_info[1] if exc_info else None
+    if hint is not None:
+        hint[_CHECKED] = True
+        record = hint.get("log_record")
+        if record is not None:
+            if record_kind(record) is not None:
+                return None  # an access or error record: the error layer captures its own event
+            if exc is None and DEFAULT_SERVER_LOGGERS[record.name]:
+                # granian's echo has no exc_info (its traceback is text): the event is a plain
+                # message. Dropped when the exception it repeats was reported; a server error
+                # about anything else is kept.
+                echoed = echoed_exception(record)
+                if echoed is not None and _marks.reported_in(echoed, state):
+                    return None
     if isinstance(exc, BaseException):
         if _marks.reported_in(exc, state):
             return None

@@ -1,12 +1,17 @@
-"""Real servers for the tests that are about server behaviour: uvicorn in a subprocess.
+"""Real servers for the tests that are about server behaviour, each in a subprocess.
 
-The process listens on 127.0.0.1 only, its stdout is collected line by line, and it is always
-stopped by its PID (SIGTERM, then SIGKILL) when the ``with`` block ends.
+The process listens on 127.0.0.1 only, its stdout and stderr are collected line by line, and
+it is always stopped by its PID (SIGTERM, then SIGKILL) when the ``with`` block ends. The
+clients below (:func:`get`, :func:`websocket_echo`) talk to it over loopback only.
+
+``tests/servers/test_matrix.py`` runs every server the README lists against the apps of
+``tests/servers/app.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import os
 import signal
@@ -16,7 +21,11 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
+
+#: The repository root: servers run from there, so ``tests.servers.app`` imports.
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def free_port() -> int:
@@ -52,6 +61,15 @@ class Server:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if any(predicate(line) for line in list(self.stdout)):
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"timed out; stdout={self.stdout!r} stderr={self.stderr!r}")
+
+    def wait_for_count(self, predicate: Any, count: int, timeout: float = 10.0) -> None:
+        """Wait until ``count`` stdout lines match ``predicate`` (records written late, at exit ...)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sum(1 for line in list(self.stdout) if predicate(line)) >= count:
                 return
             time.sleep(0.02)
         raise AssertionError(f"timed out; stdout={self.stdout!r} stderr={self.stderr!r}")
@@ -99,7 +117,7 @@ def _run(argv: list[str], port: int, env: dict[str, str] | None) -> Iterator[Ser
         stderr=subprocess.PIPE,
         text=True,
         env=full_env,
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        cwd=ROOT,
     )
     server = Server(proc, port)
     try:
@@ -117,3 +135,50 @@ def run_python(code: str, *, port: int | None = None, env: dict[str, str] | None
 def run_module(args: list[str], *, port: int, env: dict[str, str] | None = None) -> Any:
     """Run ``python -m <args>`` serving on ``port`` and stop it afterwards."""
     return _run(["-m", *args], port, env)
+
+
+@dataclass
+class Response:
+    """What a client saw of one HTTP response."""
+
+    status: int
+    request_ids: list[str]
+    body: bytes
+    #: The whole body arrived; ``False`` when the server cut the connection (or left it open
+    #: past the client's timeout) mid-body.
+    complete: bool
+    #: How an incomplete body ended: ``"cut"`` (the server closed or reset the connection) or
+    #: ``"timeout"`` (it left the connection open); ``None`` when complete.
+    ended: str | None = None
+
+
+def get(port: int, path: str, *, timeout: float = 5.0) -> Response:
+    """GET ``path`` on a fresh connection; a truncated body is reported, not raised."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        ids = [value for name, value in response.getheaders() if name.lower() == "x-request-id"]
+        body = b""
+        try:
+            while chunk := response.read1(65536):  # chunk by chunk: what arrived is kept
+                body += chunk
+        except TimeoutError:  # socket.timeout: the server left the connection open
+            return Response(response.status, ids, body, complete=False, ended="timeout")
+        except (http.client.IncompleteRead, OSError):  # aborted or reset
+            return Response(response.status, ids, body, complete=False, ended="cut")
+        return Response(response.status, ids, body, complete=True)
+    finally:
+        conn.close()
+
+
+def websocket_echo(port: int, path: str, text: str = "hello") -> tuple[str, str | None]:
+    """Open a WebSocket, send ``text``, return (the echo, the handshake's X-Request-ID or None)."""
+    from websockets.sync.client import connect
+
+    with connect(f"ws://127.0.0.1:{port}{path}", open_timeout=5, close_timeout=2) as ws:
+        ws.send(text)
+        echo = ws.recv(timeout=5)
+        assert ws.response is not None
+        request_id = ws.response.headers.get("x-request-id")
+    return str(echo), request_id
