@@ -1,0 +1,28 @@
+"""The app ``sentry_outage.py`` serves: ``build_stack`` over a raw ASGI app, Sentry from the env.
+
+``GET /ok`` answers ``200 ok``; ``GET /fail`` raises (the stack answers 500, writes the error
+record and sends one Sentry event). Logging and Sentry are set up the documented way, at import:
+``init_structured_logging()`` (stdout) and ``init_sentry()`` (``SENTRY_DSN``). Run with
+``uvicorn --app-dir bench _outage_app:app --lifespan off --no-access-log``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgi_obs import build_stack, init_sentry, init_structured_logging
+
+init_structured_logging()
+SENTRY = init_sentry()
+
+
+async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/fail":
+        raise RuntimeError("outage bench failure")
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+app = build_stack(_app)
