@@ -1,24 +1,28 @@
 """What a Sentry outage costs the requests: latency with Sentry down, erroring or hanging.
 
-Four real uvicorn servers on 127.0.0.1 serve the same app (``_outage_app.py``: ``build_stack``
-over a raw ASGI app, ``init_structured_logging()`` to a file, ``init_sentry()`` from
-``SENTRY_DSN``), each pointed at a different Sentry:
+Real uvicorn servers on 127.0.0.1 serve the same app (``_outage_app.py``: ``build_stack`` over a
+raw ASGI app, ``init_structured_logging()`` to a file, ``init_sentry()`` from ``SENTRY_DSN``),
+each pointed at a different Sentry:
 
-* ``ok``: a loopback envelope sink answering 200 (the baseline);
+* ``ok``: a loopback envelope sink answering 200 (the baseline of every ratio);
 * ``closed``: a free port nobody listens on (connection refused);
 * ``error``: a sink answering 500;
-* ``hang``: a sink holding every connection open (10 s, then 200).
+* ``hang``: a sink holding every connection open (10 s, then 200);
+* ``closed/stock`` (``--stock closed``, the default; any modes, comma-separated): the same Sentry,
+  with ``init_sentry(transport=sentry_sdk.transport.HttpTransport)``, sentry-sdk's own transport
+  instead of asgi_obs' ``QuietHttpTransport``: the "before" row.
 
 The sinks run in their own process (``_outage_sink.py``). Every ``--fail-every``-th request is
 ``GET /fail`` (an exception: a 500 and one Sentry event), the others ``GET /ok``. The client
 (asyncio, ``--concurrency`` keep-alive connections) sends ``--rounds`` batches of ``--requests``
-to each server, interleaved with the order rotated each round, one server at a time. Printed:
-p50/p90 latency of successes and failures per server and as ratios to ``ok``; CPU per request of
-the server's main (event loop) thread and of its other threads (Sentry's worker); what the
-server wrote besides its own records (lines from ``urllib3``/``sentry_sdk`` loggers, stderr
-bytes); events the sinks received. Every response is checked (status, ``x-request-id``). Usage::
+to each server, interleaved with the order rotated each round, one server at a time. Printed per
+server: p50/p90 latency of successes and failures, and the **median over rounds of the ratio to
+``ok`` in the same round** (drift and neighbours' load cancel); CPU per request of the server's
+main (event loop) thread and of its other threads (sentry-sdk's worker); what it wrote besides
+its own records (lines per logger, stderr bytes); events the sink received. Every response is
+checked (status, ``x-request-id``); a wrong one makes the exit status 1. Usage::
 
-    python bench/sentry_outage.py            # 4 servers x 5 rounds x 1000 requests, ~1 minute
+    python bench/sentry_outage.py            # 5 servers x 10 rounds x 500 requests, ~1 minute
     python bench/sentry_outage.py --quick    # a smoke run: the numbers mean nothing
 """
 
@@ -37,11 +41,12 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH_DIR)
 MODES = ("ok", "closed", "error", "hang")
+QUANTILES = (("ok", 0.5), ("ok", 0.9), ("fail", 0.5), ("fail", 0.9))
 
 
 def free_port() -> int:
@@ -74,24 +79,27 @@ class Server:
     proc: subprocess.Popen[bytes]
     out_path: str
     err_path: str
-    ok_ms: list[float] = field(default_factory=list)
-    fail_ms: list[float] = field(default_factory=list)
+    stock: bool = False
+    rounds: list[dict[str, list[float]]] = field(default_factory=list)  # per round: "ok"/"fail" ms
     main_cpu_ns: int = 0
     other_cpu_ns: int = 0
     timed: int = 0
     bad: Counter[str] = field(default_factory=Counter)
 
 
-def start_server(mode: str, dsn: str, tmp: str, extra_env: dict[str, str]) -> Server:
+def start_server(mode: str, dsn: str, tmp: str, extra_env: dict[str, str], stock: bool) -> Server:
     port = free_port()
-    out_path, err_path = os.path.join(tmp, f"{mode}.out"), os.path.join(tmp, f"{mode}.err")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOG_", "SENTRY_"))}
+    name = f"{mode}-stock" if stock else mode
+    out_path, err_path = os.path.join(tmp, f"{name}.out"), os.path.join(tmp, f"{name}.err")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LOG_", "SENTRY_", "OUTAGE_"))}
     env.update({"SENTRY_DSN": dsn, "PYTHONPATH": ROOT, **extra_env})
+    if stock:
+        env["OUTAGE_STOCK_TRANSPORT"] = "1"
     argv = [sys.executable, "-m", "uvicorn", "--app-dir", BENCH_DIR, "_outage_app:app"]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--lifespan", "off", "--no-access-log"]
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=ROOT)
-    server = Server(mode, dsn, port, proc, out_path, err_path)
+    server = Server(f"{mode}/stock" if stock else mode, dsn, port, proc, out_path, err_path, stock)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -102,7 +110,8 @@ def start_server(mode: str, dsn: str, tmp: str, extra_env: dict[str, str]) -> Se
                 break
             time.sleep(0.05)
     stop(server)
-    raise SystemExit(f"server {mode} did not start; stderr: {open(err_path).read()[-2000:]}")
+    with open(err_path) as fh:
+        raise SystemExit(f"server {mode} did not start; stderr: {fh.read()[-2000:]}")
 
 
 def stop(server: Server) -> None:
@@ -115,7 +124,9 @@ def stop(server: Server) -> None:
             server.proc.wait(timeout=10)
 
 
-async def one_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str) -> tuple[int, bool]:
+async def one_request(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, path: str
+) -> tuple[int, bool]:
     """One keep-alive GET; the status and whether an ``x-request-id`` header came back."""
     writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: outage-bench\r\n\r\n".encode())
     head = await reader.readuntil(b"\r\n\r\n")
@@ -130,6 +141,9 @@ async def one_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter
 async def batch(server: Server, n: int, concurrency: int, fail_every: int, record: bool) -> None:
     """``n`` requests over ``concurrency`` connections pulling from one shared sequence."""
     indices = iter(range(n))
+    times: dict[str, list[float]] = {"ok": [], "fail": []}
+    if record:
+        server.rounds.append(times)
 
     async def connection() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
@@ -141,8 +155,7 @@ async def batch(server: Server, n: int, concurrency: int, fail_every: int, recor
                 elapsed = (time.perf_counter() - start) * 1000
                 if status != (500 if fail else 200) or not has_id:
                     server.bad[f"status {status}, id {has_id}"] += 1
-                if record:
-                    (server.fail_ms if fail else server.ok_ms).append(elapsed)
+                times["fail" if fail else "ok"].append(elapsed)
         finally:
             writer.close()
             await writer.wait_closed()
@@ -151,7 +164,23 @@ async def batch(server: Server, n: int, concurrency: int, fail_every: int, recor
 
 
 def quantile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1] if len(values) > 1 else 0.0
+    if len(values) < 2:
+        return 0.0
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q * 100) - 1]
+
+
+def pooled(server: Server, kind: str, q: float) -> float:
+    return quantile([ms for times in server.rounds for ms in times[kind]], q)
+
+
+def paired_ratio(server: Server, base: Server, kind: str, q: float) -> float:
+    """Median over rounds of (this server's quantile / the baseline's, same round)."""
+    ratios = []
+    for mine, theirs in zip(server.rounds, base.rounds, strict=True):
+        ref = quantile(theirs[kind], q)
+        if ref:
+            ratios.append(quantile(mine[kind], q) / ref)
+    return statistics.median(ratios) if ratios else 0.0
 
 
 def log_census(server: Server) -> tuple[Counter[str], int, int]:
@@ -182,8 +211,10 @@ def run(args: argparse.Namespace) -> int:
     servers: list[Server] = []
     tmp = tempfile.mkdtemp(prefix="sentry-outage-")
     try:
-        for mode in MODES:
-            servers.append(start_server(mode, f"http://public@127.0.0.1:{ports[mode]}/1", tmp, extra_env))
+        stock = [m for m in args.stock.split(",") if m]
+        for mode, use_stock in [(m, False) for m in MODES] + [(m, True) for m in stock]:
+            dsn = f"http://public@127.0.0.1:{ports[mode]}/1"
+            servers.append(start_server(mode, dsn, tmp, extra_env, use_stock))
         loop = asyncio.new_event_loop()
         for server in servers:  # verification + warm-up, untimed
             loop.run_until_complete(batch(server, args.warmup, args.concurrency, args.fail_every, False))
@@ -209,33 +240,47 @@ def run(args: argparse.Namespace) -> int:
     return 1 if any(server.bad for server in servers) else 0
 
 
-def fmt(x: float) -> str:
-    return f"{x:.2f}"
-
-
 def report(servers: list[Server], received: dict[str, Any], args: argparse.Namespace) -> None:
-    print(f"# Sentry outage: {args.rounds} rounds x {args.requests} requests per server, concurrency ")
-    print(f"# {args.concurrency}, 1 in {args.fail_every} fails; sentry-sdk {sentry_version()}")
+    print(
+        f"# Sentry outage: {args.rounds} rounds x {args.requests} requests per server, "
+        f"concurrency {args.concurrency}, 1 in {args.fail_every} fails; sentry-sdk {sentry_version()}"
+    )
+    print("# ratios: median over rounds of (server / ok sink, same round)")
     print()
     base = servers[0]
-    print("| sentry | ok p50 ms | ok p90 ms | fail p50 ms | fail p90 ms | ok p50 x ok-sink | ok p90 x | "
-          "fail p50 x | fail p90 x | main CPU µs/req | other threads µs/req |")
+    print(
+        "| sentry | ok p50 ms | ok p90 ms | fail p50 ms | fail p90 ms | ok p50 x | ok p90 x | "
+        "fail p50 x | fail p90 x | main CPU µs/req | other threads µs/req |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for s in servers:
-        row = [quantile(s.ok_ms, 0.5), quantile(s.ok_ms, 0.9), quantile(s.fail_ms, 0.5), quantile(s.fail_ms, 0.9)]
-        ref = [quantile(base.ok_ms, 0.5), quantile(base.ok_ms, 0.9), quantile(base.fail_ms, 0.5), quantile(base.fail_ms, 0.9)]
-        ratios = [a / b if b else 0.0 for a, b in zip(row, ref)]
+        row = [pooled(s, kind, q) for kind, q in QUANTILES]
+        ratios = [paired_ratio(s, base, kind, q) for kind, q in QUANTILES]
         cpu = [s.main_cpu_ns / s.timed / 1000, s.other_cpu_ns / s.timed / 1000] if s.timed else [0.0, 0.0]
-        print(f"| {s.mode} | " + " | ".join(fmt(x) for x in row + ratios + cpu) + " |")
+        print(
+            f"| {s.mode} | "
+            + " | ".join(f"{x:.2f}" for x in row + ratios)
+            + " | "
+            + " | ".join(f"{x:.0f}" for x in cpu)
+            + " |"
+        )
     print()
-    print("| sentry | answered wrongly | lines by logger | non-JSON lines | stderr bytes | events at sink |")
-    print("|---|---|---|---|---|---|")
+    print("| sentry | answered wrongly | lines by logger | non-JSON lines | stderr bytes |")
+    print("|---|---|---|---|---|")
     for s in servers:
         loggers, non_json, err_bytes = log_census(s)
-        foreign = ", ".join(f"{k}: {v}" for k, v in sorted(loggers.items())) or "none"
-        events = received.get(s.mode, "-") if s.mode != "closed" else "-"
-        print(f"| {s.mode} | {sum(s.bad.values())} | {foreign} | {non_json} | {err_bytes} | {events} |")
+        lines = ", ".join(f"{k}: {v}" for k, v in sorted(loggers.items())) or "none"
+        print(f"| {s.mode} | {sum(s.bad.values())} | {lines} | {non_json} | {err_bytes} |")
     print()
+    failures = sum(1 for i in range(args.warmup) if i % args.fail_every == 0)
+    failures += args.rounds * sum(1 for i in range(args.requests) if i % args.fail_every == 0)
+    print(
+        f"Events received per sink (each server sent {failures}): "
+        + ", ".join(
+            f"{mode} {received.get(mode, '?')} in {received.get(mode + '_posts', '?')} posts"
+            for mode in ("ok", "error", "hang")
+        )
+    )
     for s in servers:
         for reason, count in s.bad.items():
             print(f"WRONG ANSWER {s.mode}: {reason} x{count}")
@@ -252,12 +297,13 @@ def sentry_version() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=1000, help="requests per server per round")
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=500, help="requests per server per round")
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--fail-every", type=int, default=4, help="every Nth request fails")
     parser.add_argument("--warmup", type=int, default=200)
-    parser.add_argument("--settle", type=float, default=0.5, help="seconds after each batch")
+    parser.add_argument("--settle", type=float, default=0.2, help="seconds after each batch")
+    parser.add_argument("--stock", default="closed", help="modes also run with sentry-sdk's transport")
     parser.add_argument("--env", action="append", default=[], help="NAME=VALUE for every server")
     parser.add_argument("--quick", action="store_true", help="2 rounds x 40 requests: a smoke run")
     args = parser.parse_args()
