@@ -93,10 +93,10 @@ class EnvelopeSink:
     """A Sentry ingestion endpoint on 127.0.0.1 that parses (gzip) envelopes.
 
     ``mode``: ``"ok"`` answers 200, ``"error"`` answers 500, ``"hang"`` holds every connection
-    until ``release`` is set (at most 10 s).
+    until ``release`` is set (at most 10 s). ``port`` 0 picks a free one.
     """
 
-    def __init__(self, mode: str = "ok", release: threading.Event | None = None) -> None:
+    def __init__(self, mode: str = "ok", release: threading.Event | None = None, port: int = 0) -> None:
         self.mode = mode
         self.release = release or threading.Event()
         self.events: list[dict[str, Any]] = []
@@ -135,7 +135,7 @@ class EnvelopeSink:
             def log_message(self, format: str, *args: Any) -> None:
                 return  # keep the test output clean
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self.dsn = f"http://public@127.0.0.1:{self.port}/1"

@@ -59,3 +59,13 @@ def test_delivery_bench_prints_every_row() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     for row in ("pipe: stream.write + flush", "pipe: asgi_obs (flock + os.write)", "pipe: asgi_obs enqueue"):
         assert f"| {row}" in result.stdout
+
+
+def test_sentry_outage_bench_quick_run_prints_every_row() -> None:
+    """bench/sentry_outage.py --quick serves every Sentry mode, answers all, prints the ratios."""
+    result = run_bench("sentry_outage.py", "--quick")
+    assert result.returncode == 0, result.stdout + result.stderr
+    for row in ("ok", "closed", "error", "hang", "closed/stock"):
+        assert f"| {row} | " in result.stdout
+    assert "WRONG ANSWER" not in result.stdout
+    assert "urllib3.connectionpool" in result.stdout  # the stock row's retry lines are counted

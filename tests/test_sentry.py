@@ -210,6 +210,22 @@ async def test_sentry_outage_never_hurts_requests(logs: LogCapture, mode: str, f
         assert sink.requests >= 1
 
 
+def test_init_sentry_sends_through_the_quiet_transport_unless_one_is_chosen() -> None:
+    """init_sentry() picks QuietHttpTransport; a transport= of the caller's is kept as given."""
+    from asgi_obs.sentry.transport import QuietHttpTransport
+
+    options = {
+        "dsn": "http://public@127.0.0.1:9/1",
+        "disabled_integrations": [sentry_support.HttpxIntegration()],
+    }
+    assert init_sentry(**options)
+    assert type(sentry_sdk.get_client().transport) is QuietHttpTransport
+    sentry_support.close_http_transport()
+    mine = sentry_support.MemoryTransport()
+    assert init_sentry(transport=mine, **options)
+    assert sentry_sdk.get_client().transport is mine
+
+
 # --- without Sentry ---------------------------------------------------------------------------
 
 

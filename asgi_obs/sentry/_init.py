@@ -49,6 +49,19 @@ def _spotlight_from_env(value: str | None) -> str | bool:
     return text
 
 
+def _choose_transport(options: dict[str, Any]) -> None:
+    """:class:`~asgi_obs.sentry.transport.QuietHttpTransport` unless the caller chose a transport."""
+    experiments = options.get("_experiments") or {}
+    if "transport" in options or experiments.get("transport_http2") or experiments.get("transport_async"):
+        return
+    from sentry_sdk.integrations.logging import ignore_logger
+
+    from .transport import OUTAGE_LOGGER, QuietHttpTransport
+
+    options["transport"] = QuietHttpTransport
+    ignore_logger(OUTAGE_LOGGER)  # a line about Sentry itself is neither a breadcrumb nor an event
+
+
 def init_sentry(**options: Any) -> bool:
     """Initialise Sentry from the environment, wired for asgi_obs; ``False`` when there is nowhere to send.
 
@@ -60,7 +73,10 @@ def init_sentry(**options: Any) -> bool:
     and ERROR records events
     (``LoggingIntegration(level=INFO, event_level=ERROR)`` unless ``integrations`` has one), the
     user's ``before_send``/``before_breadcrumb`` run *after* ours (chained, never replaced), the
-    event processor is registered, and it returns ``True``.
+    event processor is registered, and it returns ``True``. Events go through
+    :class:`~asgi_obs.sentry.transport.QuietHttpTransport` (sentry-sdk's HTTP transport without
+    immediate reconnects, one log line per outage on ``asgi_obs.sentry``) unless ``transport``
+    or sentry-sdk's HTTP/2 or async transport (``_experiments``) is chosen.
 
     Breadcrumbs need the loggers' level at INFO or below. With FastAPI, set
     ``failed_request_status_codes`` on ``StarletteIntegration``/``FastApiIntegration`` if you
@@ -90,6 +106,7 @@ def init_sentry(**options: Any) -> bool:
     options["before_breadcrumb"] = _chain(before_breadcrumb, options.get("before_breadcrumb"))
     if spotlight and "spotlight" not in options:
         options["spotlight"] = spotlight
+    _choose_transport(options)
     sentry_sdk.init(dsn=dsn or None, integrations=integrations, **options)
     ensure_registered()
     return True

@@ -54,10 +54,16 @@ class PipeReader:
 
 @contextlib.contextmanager
 def uvicorn(
-    port: int, *, workers: int = 1, env: dict[str, str] | None = None, lag: float = 0.0, paused: bool = False
+    port: int,
+    *,
+    workers: int = 1,
+    env: dict[str, str] | None = None,
+    lag: float = 0.0,
+    paused: bool = False,
+    app: str = "tests.reliability.app:app",
 ) -> Iterator[PipeReader]:
-    """Serve tests.reliability.app on 127.0.0.1:port; stop by PID; yield the stdout reader."""
-    argv = [sys.executable, "-m", "uvicorn", "tests.reliability.app:app", "--port", str(port)]
+    """Serve ``app`` (default: tests.reliability.app) on 127.0.0.1:port; stop by PID; yield stdout."""
+    argv = [sys.executable, "-m", "uvicorn", app, "--port", str(port)]
     argv += ["--host", "127.0.0.1", "--lifespan", "off", "--no-access-log", "--workers", str(workers)]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith(("LOG_", "SENTRY_"))}
     proc = subprocess.Popen(
