@@ -113,3 +113,47 @@ async def test_read_ahead_never_reads_beside_a_waiting_app() -> None:
     assert peak == 1
     pending = [t for t in asyncio.all_tasks() if "_listen" in repr(t) and not t.done()]
     assert not pending
+
+
+@pytest.mark.sentry
+async def test_pipelined_request_after_an_outer_sentry_middleware_has_none_of_its_scope(
+    logs: LogCapture,
+) -> None:
+    """Sentry's own middleware outside the stack: the next request, started inside the last send, is clean."""
+    import sentry_sdk
+    from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
+
+    from asgi_obs import get_request_id
+
+    from . import sentry_support
+
+    transport = sentry_support.MemoryTransport()
+    sentry_support.init(transport, default_integrations=False)
+    tasks: list[asyncio.Task[None]] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if scope["path"] == "/a":
+            sentry_sdk.set_user({"id": "alice"})
+            sentry_sdk.set_tag("tenant", "A")
+        else:
+            sentry_sdk.capture_message(f"B {get_request_id()}")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    stack = SentryAsgiMiddleware(build_stack(app))
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send_b(message: dict[str, Any]) -> None:
+        return None
+
+    async def send_a(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":  # like uvicorn: B starts inside A's last send
+            tasks.append(asyncio.get_running_loop().create_task(stack(http_scope("/b"), receive, send_b)))
+
+    await stack(http_scope("/a"), receive, send_a)
+    await tasks[0]
+    (event,) = transport.events
+    assert "tenant" not in event.get("tags", {})
+    assert event.get("user", {}).get("id") != "alice"
