@@ -15,6 +15,7 @@ the problem; later lines are counted (:attr:`Sink.lost`), and the count is repor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import stat
@@ -203,10 +204,16 @@ class _FdSink(Sink):
         data = (text + "\n").encode("utf-8", "backslashreplace")
         lock = self._lock
         try:
-            held = lock is not None and lock.acquire()
+            held = False
+            if lock is not None:
+                try:
+                    held = lock.acquire()
+                except OSError:  # no locks on this file system (ENOLCK ...): written unlocked
+                    held = False
             try:
                 # Inside the lock: what print() buffered is one more write to the shared pipe.
-                self.stream.flush()
+                with contextlib.suppress(BlockingIOError):  # non-blocking stdout, full: it goes later
+                    self.stream.flush()
                 try:
                     written = os.write(self._fd, data)
                 except BlockingIOError:

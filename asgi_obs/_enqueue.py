@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ._delivery import Sink, after_fork, tell
+from ._emit import report_internal_error
 
 __all__ = ["DRAIN_SECONDS", "QUEUE_CHARS", "QueuedSink"]
 
@@ -101,7 +102,11 @@ class QueuedSink:
                 self._busy = True
             size = 0
             for text in batch:
-                self.inner.write(text)
+                try:
+                    self.inner.write(text)
+                except Exception as exc:  # noqa: BLE001 - the one writer thread must outlive any line
+                    self.inner.lost += 1
+                    report_internal_error("the log writer thread writing a line", exc)
                 size += len(text) + 1
             with cond:
                 self._pending -= size

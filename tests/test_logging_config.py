@@ -367,3 +367,49 @@ def test_uvicorn_log_config_carries_the_schema(monkeypatch: pytest.MonkeyPatch) 
         logging.getLogger("app").error("broken")
     (line,) = [json.loads(text) for text in stream.getvalue().splitlines()]
     assert line["severity"] == "ERROR" and line["message"].startswith("broken")
+
+
+def test_enqueue_writer_survives_a_line_it_cannot_write(capsys: pytest.CaptureFixture[str]) -> None:
+    """A stream failing in an unexpected way for one line never kills the writer: the next lines go out."""
+    from asgi_obs._delivery import Sink
+    from asgi_obs._enqueue import QueuedSink
+
+    class Flaky(Sink):
+        def write(self, text: str) -> None:
+            if "boom" in text:
+                raise RuntimeError("reentrant call")  # not an OSError: Sink itself lets it through
+            super().write(text)
+
+    out = io.StringIO()
+    sink = QueuedSink(Flaky(out), lambda n: json.dumps({"dropped_lines": n}), max_chars=10_000)
+    for text in ("one", "boom", "two"):
+        sink.write(text)
+    sink.close()
+    assert out.getvalue().splitlines() == ["one", "two"]
+    err = capsys.readouterr().err
+    assert "RuntimeError: reentrant call" in err and "1 log lines were not written" in err
+
+
+def test_a_lock_the_file_system_refuses_never_breaks_the_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    """flock failing (ENOLCK on some file systems) means writing unlocked, not losing every line."""
+    import errno
+    import os
+
+    from asgi_obs import _delivery
+
+    read_fd, write_fd = os.pipe()
+    stream = os.fdopen(write_fd, "w")
+    try:
+        sink = _delivery.make_sink(stream)
+
+        def refuse(*args: object) -> None:
+            raise OSError(errno.ENOLCK, "No locks available")
+
+        monkeypatch.setattr(_delivery.fcntl, "flock", refuse)
+        sink.write("first")
+        sink.write("second")
+        assert os.read(read_fd, 100) == b"first\nsecond\n"
+        assert sink.lost == 0
+    finally:
+        stream.close()
+        os.close(read_fd)
