@@ -181,3 +181,33 @@ async def test_response_set_cookie_value_never_in_the_event(logs: LogCapture) ->
     text = json.dumps(event)
     assert "issued session" in text
     assert "n3w-s3ss10n-c00kie" not in text
+
+
+@PII_DEPRECATED
+async def test_outer_sentry_middleware_transaction_carries_no_secret(logs: LogCapture) -> None:
+    """SentryAsgiMiddleware outside the stack sends its transaction after the stack returned: scrubbed too."""
+    from sentry_sdk.envelope import Envelope
+    from sentry_sdk.integrations.asgi import SentryAsgiMiddleware
+
+    sent: list[dict[str, Any]] = []
+
+    class Transactions(sentry_support.MemoryTransport):
+        def capture_envelope(self, envelope: Envelope) -> None:
+            for item in envelope.items:
+                payload = item.get_transaction_event() or item.get_event()
+                if payload is not None:
+                    sent.append(payload)
+
+    sentry_support.init(Transactions(), traces_sample_rate=1.0, **_pii(True))
+
+    async def ok(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    stack = build_stack(ok, redact_query_params=DEFAULT_REDACTED_PARAMS | {"sessionkey"})
+    await call(SentryAsgiMiddleware(stack), _scope("/ok"))
+    (transaction,) = [event for event in sent if event.get("type") == "transaction"]
+    text = json.dumps(transaction)
+    assert "request" in transaction
+    for secret in SECRETS:
+        assert secret not in text, secret

@@ -20,11 +20,11 @@ from typing import Any, NamedTuple
 from .._emit import record_kind
 from .._scrub import header_secrets, scrub
 from .._types import Scope
-from ..context import RequestState
+from ..context import RequestState, state_var
 from ..fields import ACCESS_FIELDS
 from ..redaction import QueryRedactor
 
-__all__ = ["FIXES_KEY", "access_crumb_data", "enrich", "wire_client"]
+__all__ = ["FIXES_KEY", "access_crumb_data", "enrich", "late_enricher", "wire_client"]
 
 #: Hint key holding what ``before_send`` must fix in the final event (the request's secrets, its
 #: redacted query, the client's own ``sentry-trace``), from the processor.
@@ -130,6 +130,18 @@ def _apply(event: Any, fixes: _Fixes) -> Any:
         if fixes.injected_trace:
             _restore_headers(request, fixes.client_trace)
     return scrub(event, fixes.secrets) if fixes.secrets else event
+
+
+def late_enricher(state: RequestState) -> Callable[[Any, Any], Any]:
+    """A scope event processor doing :func:`enrich` for events sent after the request's context
+    was reset (an outer Sentry middleware's transaction), on the scope that is the request's."""
+
+    def processor(event: Any, hint: Any) -> Any:
+        if state_var.get() is None:  # inside the request, the global processor did it
+            enrich(event, hint, state)
+        return event
+
+    return processor
 
 
 def access_crumb_data(record: logging.LogRecord, data: dict[str, Any]) -> dict[str, Any]:

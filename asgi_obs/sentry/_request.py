@@ -18,7 +18,7 @@ from .._types import Scope
 from ..context import RequestState
 from ..fields import method_of
 from ..request_info import route_template
-from ._enrich import wire_client
+from ._enrich import late_enricher, wire_client
 from ._events import SentryRequest, ensure_registered
 from ._trace import continue_trace, hand_trace_downstream, trace_headers, tracing_span
 
@@ -117,6 +117,9 @@ class RequestScope:
             # a pipelined next request must start from none (sentry-sdk makes fresh ones).
             self.base = (None, None)
             isolation = sentry_sdk.get_isolation_scope()
+            # Its transaction is sent after this stack returned, outside the request's context:
+            # enriched and scrubbed from this scope, which is the request's own.
+            isolation.add_event_processor(late_enricher(state))
             span = tracing_span()
             if span is not None:  # Sentry's own middleware started the request's transaction
                 state.trace_id = str(span.trace_id)
