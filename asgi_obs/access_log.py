@@ -17,10 +17,10 @@ from ._response import ResponseTracker, attach
 from ._types import ASGIApp, Receive, Scope, Send
 from .classify import DISCONNECT, Classification, by_status, classify, record_status, task_cancelling
 from .context import ACCESS_LAYER, claim_layer, state_var
-from .fields import ACCESS_LOGGER, method_of
+from .fields import ACCESS_LOGGER
 from .proxies import TrustedProxies
 from .redaction import DEFAULT_REDACTED_PARAMS, QueryRedactor
-from .request_info import USER_AGENT_MAX, capped_path, route_template
+from .request_info import PATH_MAX, USER_AGENT_MAX, capped_path, route_template
 
 __all__ = ["AccessLogMiddleware", "route_template"]  # route_template: re-exported
 
@@ -86,13 +86,16 @@ class AccessLogMiddleware:
         self._redact = QueryRedactor(redact_query_params, max_length=max_query_length)
         self._proxies = TrustedProxies(trusted_proxies)
         self._client_ip = self._proxies.client_ip
+        self._behind_proxies = bool(self._proxies)
         self._logger = logging.getLogger(logger)
 
     def _write(self, tracker: ResponseTracker, verdict: Classification) -> None:
         """Build and write the access record from the tracker's facts."""
         try:
             scope = tracker.scope
-            path = capped_path(scope)
+            path: str = scope.get("path", "")
+            if len(path) > PATH_MAX:  # (capped_path() only when needed: the hot path)
+                path = capped_path(scope)
             outcome = verdict.outcome
             if outcome == "success" and scope.get("path") in self._skip_paths:
                 return
@@ -101,7 +104,7 @@ class AccessLogMiddleware:
             logger = self._logger
             if not logger.isEnabledFor(level):
                 return  # nothing built for a record nobody wants
-            method = method_of(scope)
+            method = "WEBSOCKET" if tracker.websocket else scope.get("method", "GET")  # method_of()
             query = scope.get("query_string")
             client = scope.get("client")
             user_agent = None
@@ -125,7 +128,10 @@ class AccessLogMiddleware:
             record["request_bytes"] = tracker.request_bytes
             # Servers send no body for HEAD, whatever the app handed them.
             record["response_bytes"] = 0 if tracker.is_head else tracker.response_bytes
-            record["client_ip"] = self._client_ip(scope) if self._proxies else (client[0] if client else None)
+            if self._behind_proxies:
+                record["client_ip"] = self._client_ip(scope)
+            else:
+                record["client_ip"] = client[0] if client else None
             record["user_agent"] = user_agent
             record["http_version"] = scope.get("http_version")
             record["outcome"] = outcome

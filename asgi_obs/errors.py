@@ -188,7 +188,7 @@ class ErrorMiddleware:
                 return
             if kind == "websocket":
                 self._websocket_returned(tracker)
-            else:
+            elif not tracker.completed:  # (a complete response, the common case, needs nothing)
                 await self._act(tracker, decide(tracker, None), send)
         finally:
             if own:
