@@ -2,7 +2,7 @@
 
 The first asgi_obs layer that sees a request wraps ``receive`` and ``send`` once in a
 :class:`ResponseTracker`; the layers inside it find that tracker behind the ``send`` they are
-given (:func:`tracker_of`) and read its facts instead of keeping their own copy. Every message
+given (:func:`attach`) and read its facts instead of keeping their own copy. Every message
 the app, the framework or the error layer sends passes through it, so it knows: the status of
 the first response start, whether the response started and completed, whether the client went
 away first, the request and response body bytes, and a WebSocket's close code and frame counts.
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from .access_log import AccessLogMiddleware
     from .errors import ErrorMiddleware
 
-__all__ = ["ResponseTracker", "attach", "tracker_of"]
+__all__ = ["ResponseTracker", "attach"]
 
 _BODY_EXTENSIONS = frozenset({"http.response.pathsend", "http.response.zerocopysend"})
 _RESPONSE_OPENERS = frozenset({"http.response.start", "websocket.accept", "websocket.http.response.start"})
@@ -265,20 +265,6 @@ class ResponseTracker:
             error.capture_completed(self)  # type: ignore[union-attr]
 
 
-def tracker_of(send: Any) -> ResponseTracker | None:
-    """The tracker behind ``send`` when it is a tracker's own ``send``, else ``None``.
-
-    A layer nested directly inside another asgi_obs layer gets the outer tracker's ``send``
-    and reuses that tracker; anything in between (a framework's middleware) wraps ``send`` and
-    the layer then tracks for itself.
-    """
-    if type(send) is MethodType:
-        owner = send.__self__
-        if type(owner) is ResponseTracker:
-            return owner
-    return None
-
-
 def attach(scope: Scope, receive: Receive, send: Send) -> tuple[ResponseTracker, Receive, Send, bool]:
     """The tracker a layer works with, and the ``receive``/``send`` it hands inward.
 
@@ -286,7 +272,9 @@ def attach(scope: Scope, receive: Receive, send: Send) -> tuple[ResponseTracker,
     ``receive`` are then passed on as they are); else a new one, wrapping them. The last item
     says whether the layer made it (and so must :meth:`~ResponseTracker.close` it at the end).
     """
-    if type(send) is MethodType and type(send.__self__) is ResponseTracker:  # tracker_of(), inlined
+    # A layer nested directly inside another gets the outer tracker's own bound ``send``;
+    # anything in between (a framework's middleware) wraps it, and the layer tracks for itself.
+    if type(send) is MethodType and type(send.__self__) is ResponseTracker:
         return send.__self__, receive, send, False
     tracker = ResponseTracker(scope, receive, send)
     return tracker, tracker.receive, tracker.send, True

@@ -83,11 +83,6 @@ class ErrorMiddleware:
 
     # -- actions -------------------------------------------------------------------------------
 
-    def _log(
-        self, scope: Scope, message: str, status: int | None, exc: BaseException | None
-    ) -> BaseException | None:
-        return write_error_record(self._logger, scope, message, status, exc)
-
     def _capture(
         self,
         scope: Scope,
@@ -117,7 +112,7 @@ class ErrorMiddleware:
         self, tracker: ResponseTracker, message: str, status: int | None, exc: BaseException | None
     ) -> None:
         tracker.reported, tracker.reported_exc = True, exc
-        exc = tracker.reported_exc = self._log(tracker.scope, message, status, exc)
+        exc = tracker.reported_exc = write_error_record(self._logger, tracker.scope, message, status, exc)
         self._capture(tracker.scope, message, status, exc)
 
     def response_completed(self, tracker: ResponseTracker) -> bool:
@@ -138,7 +133,9 @@ class ErrorMiddleware:
                 return False
         tracker.reported, tracker.reported_exc = True, handled
         # Without an exception at hand, a framework's own record of it may carry one.
-        tracker.reported_exc = self._log(tracker.scope, _SERVER_ERROR, tracker.status, handled)
+        tracker.reported_exc = write_error_record(
+            self._logger, tracker.scope, _SERVER_ERROR, tracker.status, handled
+        )
         return True
 
     def capture_completed(self, tracker: ResponseTracker) -> None:
@@ -151,7 +148,9 @@ class ErrorMiddleware:
             if decision.send_500:
                 # Ours is reported here, not as "a 5xx the app sent" when its last byte goes.
                 tracker.reported, tracker.reported_exc = True, decision.exc
-                exc = tracker.reported_exc = self._log(tracker.scope, decision.message, status, decision.exc)
+                exc = tracker.reported_exc = write_error_record(
+                    self._logger, tracker.scope, decision.message, status, decision.exc
+                )
                 request_id = _request_id()
                 await send_500(send, problem_json=self._problem_json, request_id=request_id)
                 self._capture(tracker.scope, decision.message, status, exc)
@@ -208,7 +207,7 @@ class ErrorMiddleware:
         accepted = tracker.status == 101
         status = None if accepted else 500
         tracker.reported, tracker.reported_exc = True, inner
-        inner = self._log(scope, "Unhandled exception", status, inner) or inner
+        inner = write_error_record(self._logger, scope, "Unhandled exception", status, inner) or inner
         if not tracker.completed and not tracker.disconnected:
             try:
                 if not tracker.started and "websocket.http.response" in (scope.get("extensions") or {}):

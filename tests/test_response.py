@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from asgi_obs._response import ResponseTracker, tracker_of
+from asgi_obs._response import ResponseTracker, attach
 
 from .asgi import http_scope
 
@@ -245,10 +245,12 @@ async def test_websocket_disconnect_keeps_the_clients_code() -> None:
     assert t.disconnected and t.close_code == 1006
 
 
-async def test_tracker_of_recognises_only_a_trackers_own_send() -> None:
-    """A layer finds the tracker behind the send it is given; any other callable is not one."""
+async def test_attach_recognises_only_a_trackers_own_send() -> None:
+    """A layer reuses the tracker behind the send it is given; any other callable gets a new one."""
     server = FakeServer()
     t = tracker(server)
-    assert tracker_of(t.send) is t
-    assert tracker_of(server.send) is None
-    assert tracker_of(lambda message: None) is None
+    reused, receive, send, own = attach(http_scope(), t.receive, t.send)
+    assert reused is t and not own and send == t.send and receive == t.receive
+    for other in (server.send, lambda message: None):
+        made, receive, send, own = attach(http_scope(), server.receive, other)
+        assert made is not t and own and send == made.send and receive == made.receive
