@@ -12,11 +12,12 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ._core import Layers
 from ._emit import emit_record, report_internal_error
-from ._response import ResponseTracker, attach
-from ._types import ASGIApp, Receive, Scope, Send
+from ._response import ResponseTracker
+from ._types import ASGIApp
 from .classify import DISCONNECT, Classification, by_status, classify, record_status, task_cancelling
-from .context import ACCESS_LAYER, claim_layer, state_var
+from .context import state_var
 from .fields import ACCESS_LOGGER
 from .proxies import TrustedProxies
 from .redaction import DEFAULT_REDACTED_PARAMS, QueryRedactor
@@ -25,7 +26,7 @@ from .request_info import PATH_MAX, USER_AGENT_MAX, capped_path, route_template
 __all__ = ["AccessLogMiddleware", "route_template"]  # route_template: re-exported
 
 
-class AccessLogMiddleware:
+class AccessLogMiddleware(Layers):
     """Write one record on ``asgi_obs.access`` per request, when the request finishes.
 
     *When*: right after the last body byte is handed to the server (so a background task that
@@ -88,6 +89,7 @@ class AccessLogMiddleware:
         self._client_ip = self._proxies.client_ip
         self._behind_proxies = bool(self._proxies)
         self._logger = logging.getLogger(logger)
+        self._access = self  # the part Layers.__call__ runs (asgi_obs._core)
 
     def _write(self, tracker: ResponseTracker, verdict: Classification) -> None:
         """Build and write the access record from the tracker's facts."""
@@ -158,43 +160,26 @@ class AccessLogMiddleware:
         else:
             self._write(tracker, by_status(tracker.status))
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not claim_layer(scope, ACCESS_LAYER):  # a stack outside already does this for this request
-            await self.app(scope, receive, send)
-            return
-        kind = scope["type"]
-        if kind != "http" and kind != "websocket":
-            await self.app(scope, receive, send)
-            return
-        tracker, receive, send, own = attach(scope, receive, send)
-        tracker.access = self
-        tracker.start_ns = time.perf_counter_ns()
-        state = state_var.get()
-        if state is not None:
-            state.redactor = self._redact  # Sentry events of this request redact the same way
-        failure: BaseException | None = None
-        try:
-            await self.app(scope, receive, send)
-        except BaseException as exc:
-            failure = exc
-            raise
-        finally:
-            if own:
-                tracker.close()
-            if tracker.websocket:
-                self._write(tracker, _websocket_verdict(tracker, failure))
-            elif not tracker.completed:
-                gone = tracker.disconnected or (failure is None and task_cancelling())
-                self._write(
-                    tracker,
-                    classify(
-                        tracker.status or None,
-                        failure,
-                        started=tracker.started,
-                        completed=False,
-                        disconnected=gone,
-                    ),
-                )
+    def _finished(self, tracker: ResponseTracker, failure: BaseException | None) -> None:
+        """Called when the app's call ended (``failure``: what it raised past the error part).
+
+        A WebSocket is recorded now; an HTTP request whose response did not complete too (a
+        complete one was recorded at its last byte).
+        """
+        if tracker.websocket:
+            self._write(tracker, _websocket_verdict(tracker, failure))
+        elif not tracker.completed:
+            gone = tracker.disconnected or (failure is None and task_cancelling())
+            self._write(
+                tracker,
+                classify(
+                    tracker.status or None,
+                    failure,
+                    started=tracker.started,
+                    completed=False,
+                    disconnected=gone,
+                ),
+            )
 
 
 def _websocket_verdict(tracker: ResponseTracker, failure: BaseException | None) -> Classification:

@@ -12,15 +12,16 @@ import asyncio
 import logging
 from collections.abc import Iterable
 
-from . import _absorb, sentry
+from . import sentry
+from ._core import Layers
 from ._emit import report_internal_error
 from ._error_record import write_error_record
-from ._failure import Decision, IncompleteResponseError, decide
-from ._response import ResponseTracker, attach
+from ._failure import Decision, IncompleteResponseError
+from ._response import ResponseTracker
 from ._responses import send_500, send_500_denial
-from ._types import ASGIApp, Receive, Scope, Send
+from ._types import ASGIApp, Scope, Send
 from .classify import classify, is_disconnect, task_cancelling, unwrap
-from .context import ERROR_LAYER, claim_layer, state_var
+from .context import state_var
 from .fields import ERROR_LOGGER
 from .redaction import DEFAULT_REDACTED_PARAMS, QueryRedactor
 
@@ -29,7 +30,7 @@ __all__ = ["ErrorMiddleware", "IncompleteResponseError"]
 _SERVER_ERROR = "Server error response"
 
 
-class ErrorMiddleware:
+class ErrorMiddleware(Layers):
     """Turn failures into exactly one error record and at most one Sentry event each.
 
     *When* it acts (DESIGN §6, the table in :mod:`asgi_obs._failure`):
@@ -78,6 +79,7 @@ class ErrorMiddleware:
         self._capture_5xx = capture_5xx_responses
         self._logger = logging.getLogger(logger)
         self._redact = QueryRedactor(redact_query_params)
+        self._error = self  # the part Layers.__call__ runs (asgi_obs._core)
         if logger != ERROR_LOGGER:
             sentry.ignore_layer_logger(logger)  # its records are ours to report, not Sentry's
 
@@ -158,44 +160,6 @@ class ErrorMiddleware:
                 self._report(tracker, decision.message, status, decision.exc)
         if decision.raise_ is not None:
             raise decision.raise_
-
-    # -- the request ---------------------------------------------------------------------------
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not claim_layer(scope, ERROR_LAYER):  # a stack outside already does this for this request
-            await self.app(scope, receive, send)
-            return
-        kind = scope["type"]
-        if kind != "http" and kind != "websocket":
-            await self.app(scope, receive, send)
-            return
-        tracker, receive, send, own = attach(scope, receive, send)
-        tracker.error = self
-        state = state_var.get()
-        if state is not None:
-            if state.redactor is None:
-                state.redactor = self._redact
-            state.absorbing = True  # a framework's own failure record is held for this layer
-        try:
-            try:
-                await self.app(scope, receive, send)
-            except BaseException as exc:  # noqa: BLE001 - classified by decide(); re-raised per its table
-                if kind == "websocket":
-                    await self._websocket_failed(tracker, exc, send)
-                else:
-                    await self._act(tracker, decide(tracker, exc), send)
-                return
-            if kind == "websocket":
-                self._websocket_returned(tracker)
-            elif not tracker.completed:  # (a complete response, the common case, needs nothing)
-                await self._act(tracker, decide(tracker, None), send)
-        finally:
-            if own:
-                tracker.close()
-            if state is not None:
-                state.absorbing = False
-                if state.held:  # the framework logged a failure nothing reported: written now
-                    _absorb.release(state)
 
     async def _websocket_failed(self, tracker: ResponseTracker, exc: BaseException, send: Send) -> None:
         inner = unwrap(exc)

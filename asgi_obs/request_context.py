@@ -10,25 +10,22 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from . import _root_check, sentry
-from ._emit import report_internal_error
+from . import sentry
+from ._core import Layers
 from ._otel import OTEL_TRACE_MODULE as _OTEL_TRACE
 from ._otel import current_span as _otel_span
-from ._response import ResponseTracker
-from ._types import ASGIApp, Receive, Scope, Send
-from .context import CONTEXT_LAYER, RequestState, request_id_var, state_var, trace_id_var
+from ._types import ASGIApp, Scope
+from .context import RequestState
 from .ids import new_ids, parse_sentry_trace, parse_traceparent, valid_request_id
 
 __all__ = ["RequestContextMiddleware"]
 
 _HEADER_NAME_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
-# Sentry is only looked at when the application imported sentry_sdk itself: no import cost, no
-# work, for services without Sentry.
+# OpenTelemetry is only looked at when the application imported it itself.
 _modules = sys.modules
-_SCOPE_TYPES = frozenset({"http", "websocket"})
 
 
-class RequestContextMiddleware:
+class RequestContextMiddleware(Layers):
     """Give every HTTP and WebSocket request a ``request_id`` and a ``trace_id``.
 
     When a request starts, the ids are taken from the incoming headers when valid and generated
@@ -82,6 +79,7 @@ class RequestContextMiddleware:
         # Checked on this stack's first request: a framework's dictConfig may have replaced the
         # JSON handler since init_structured_logging() (Litestar() does it when built).
         self._root_checked = False
+        self._context = self  # the part Layers.__call__ runs (asgi_obs._core)
 
     def _sentry_wraps_app(self) -> bool:
         # Whether the app under this stack (past asgi_obs' own layers) is one Sentry's
@@ -170,68 +168,7 @@ class RequestContextMiddleware:
         state.id_header = self._header_display
         return state
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in _SCOPE_TYPES:
-            await self.app(scope, receive, send)
-            return
-        if not self._root_checked:
-            self._root_checked = True
-            _root_check.check_root_handlers()
-        outer = state_var.get()
-        if outer is not None and outer.asgi_scope is scope and outer.layers & CONTEXT_LAYER:
-            # The same request, already identified by a stack outside (a mounted sub-app with
-            # its own build_stack): one id per request, so this layer steps aside. (A request
-            # made in-process from inside another, through httpx's ASGITransport, has a scope
-            # of its own: it gets its own id.)
-            await self.app(scope, receive, send)
-            return
-        state = self._state_for(scope)
-        state.layers = CONTEXT_LAYER
-        state.asgi_scope = scope
-        # With Sentry active, the request runs in its own Sentry scope: entered before the
-        # variables are set, left after they are reset (by hand: one coroutine frame less per
-        # request than a `with` around a helper coroutine).
-        sentry_scope = (
-            sentry.request_module().RequestScope(state, scope, self._sentry_wraps_app())
-            if "sentry_sdk" in _modules and sentry.is_active()
-            else None
-        )
-        request_id = state.request_id
-        scope_state = scope.get("state")
-        if scope_state is None:
-            scope_state = scope["state"] = {}
-        scope_state["request_id"] = request_id
-        scope_state["trace_id"] = state.trace_id
-        # The one send/receive wrapper of the request: the layers inside reuse it.
-        tracker = ResponseTracker(scope, receive, send)
-        tracker.id_header = (self._header, request_id.encode("ascii"))
-        tracker.detach = True
-        state.tracker = tracker
-        if sentry_scope is not None:
-            try:
-                sentry_scope.__enter__()
-            except Exception as exc:  # noqa: BLE001 - Sentry must never fail the request
-                report_internal_error("entering the request's Sentry scope", exc)
-                sentry_scope = None
-            else:
-                tracker.sentry_base = sentry_scope.base
-        rid_token = request_id_var.set(request_id)
-        trace_token = trace_id_var.set(state.trace_id)
-        state_token = state_var.set(state)
-        try:
-            await self.app(scope, tracker.receive, tracker.send)
-        finally:
-            tracker.close()
-            state_var.reset(state_token)
-            trace_id_var.reset(trace_token)
-            request_id_var.reset(rid_token)
-            if sentry_scope is not None:
-                sentry_scope.__exit__(None, None, None)
-
 
 def _is_layer(app: ASGIApp) -> bool:
-    """Tell whether ``app`` is the access or the error layer (the ones inside this one)."""
-    from .access_log import AccessLogMiddleware
-    from .errors import ErrorMiddleware
-
-    return isinstance(app, (AccessLogMiddleware, ErrorMiddleware))
+    """Tell whether ``app`` is an asgi_obs layer (the ones inside this one)."""
+    return isinstance(app, Layers)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import pytest
 
 from asgi_obs import AccessLogMiddleware, ErrorMiddleware, RequestContextMiddleware, build_stack
+from asgi_obs._core import FusedStack
 
 from .asgi import call, http_scope
 from .conftest import LogCapture
@@ -19,23 +21,50 @@ async def ok(scope: Any, receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"ok"})
 
 
+NESTED = os.environ.get("ASGI_OBS_STACK") == "nested"
+
+
+def _layers(stacked: Any) -> list[Any]:
+    """The layers of a stack, outermost first, whichever way it was built."""
+    if isinstance(stacked, FusedStack):
+        return [p for p in (stacked.context, stacked.access, stacked.error) if p is not None]
+    chain = []
+    while isinstance(stacked, (RequestContextMiddleware, AccessLogMiddleware, ErrorMiddleware)):
+        chain.append(stacked)
+        stacked = stacked.app
+    return chain
+
+
 def test_order_outermost_first() -> None:
-    """RequestContext -> AccessLog -> Error -> app."""
+    """RequestContext -> AccessLog -> Error -> app: fused into one callable, or nested."""
     stacked = build_stack(ok)
-    assert isinstance(stacked, RequestContextMiddleware)
-    assert isinstance(stacked.app, AccessLogMiddleware)
-    assert isinstance(stacked.app.app, ErrorMiddleware)
-    assert stacked.app.app.app is ok
+    assert isinstance(stacked, RequestContextMiddleware if NESTED else FusedStack)
+    context, access, error = _layers(stacked)
+    assert isinstance(context, RequestContextMiddleware)
+    assert isinstance(access, AccessLogMiddleware)
+    assert isinstance(error, ErrorMiddleware)
+    assert context.app is access and access.app is error and error.app is ok
+    if not NESTED:
+        assert stacked.app is ok
 
 
 async def test_access_log_false(logs: LogCapture) -> None:
     """access_log=False leaves the access layer out; ids and errors still work."""
     stacked = build_stack(ok, access_log=False)
-    assert isinstance(stacked, RequestContextMiddleware)
-    assert isinstance(stacked.app, ErrorMiddleware)
+    assert [type(layer) for layer in _layers(stacked)] == [RequestContextMiddleware, ErrorMiddleware]
     result = await call(stacked, http_scope(headers=[(b"x-request-id", b"s-1")]))
     assert result.header(b"x-request-id") == [b"s-1"]
     assert logs.access() == []
+
+
+def test_nested_on_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    """ASGI_OBS_STACK=nested builds the classes nested by hand; anything else fuses them."""
+    monkeypatch.setenv("ASGI_OBS_STACK", "nested")
+    assert type(build_stack(ok)) is RequestContextMiddleware
+    monkeypatch.setenv("ASGI_OBS_STACK", "fused")
+    assert type(build_stack(ok)) is FusedStack
+    monkeypatch.delenv("ASGI_OBS_STACK")
+    assert type(build_stack(ok)) is FusedStack
 
 
 def test_invalid_options_fail_at_build_time() -> None:
