@@ -169,6 +169,10 @@ class Sink:
         except (OSError, ValueError) as exc:  # ValueError: the stream was closed
             self._broken(exc)
 
+    def write_bytes(self, line: bytes) -> None:
+        """Write one line already encoded as UTF-8, its newline included (the direct path)."""
+        self.write(line[:-1].decode())
+
     def _broken(self, exc: Exception) -> None:
         self.lost += 1
         self._problem = f"{type(exc).__name__}: {exc}"
@@ -197,10 +201,12 @@ class _FdSink(Sink):
         self._lock = lock
 
     def write(self, text: str) -> None:
+        self.write_bytes((text + "\n").encode("utf-8", "backslashreplace"))
+
+    def write_bytes(self, data: bytes) -> None:
         if self._problem is not None:
             self.lost += 1
             return
-        data = (text + "\n").encode("utf-8", "backslashreplace")
         lock = self._lock
         try:
             held = False

@@ -76,6 +76,10 @@ class QueuedSink:
         if direct:  # closed, or no thread can be started (interpreter shutting down)
             self.inner.write(text)
 
+    def write_bytes(self, line: bytes) -> None:
+        """Queue one encoded line (its newline included), as :meth:`write` does."""
+        self.write(line[:-1].decode())
+
     def _start(self, size: int) -> bool:
         thread = threading.Thread(target=self._run, name="asgi_obs-log-writer", daemon=True)
         try:

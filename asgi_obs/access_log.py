@@ -13,12 +13,13 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._core import Layers
+from ._direct import DirectRoute
 from ._emit import emit_record, report_internal_error
 from ._response import ResponseTracker
 from ._types import ASGIApp
 from .classify import DISCONNECT, Classification, by_status, classify, record_status, task_cancelling
-from .context import state_var
-from .fields import ACCESS_LOGGER
+from .context import request_id_var, state_var, trace_id_var
+from .fields import ACCESS_LOGGER, RESERVED_FIELDS
 from .proxies import TrustedProxies
 from .redaction import DEFAULT_REDACTED_PARAMS, QueryRedactor
 from .request_info import PATH_MAX, USER_AGENT_MAX, capped_path, route_template
@@ -89,10 +90,15 @@ class AccessLogMiddleware(Layers):
         self._client_ip = self._proxies.client_ip
         self._behind_proxies = bool(self._proxies)
         self._logger = logging.getLogger(logger)
+        self._route = DirectRoute(self._logger)
         self._access = self  # the part Layers.__call__ runs (asgi_obs._core)
 
     def _write(self, tracker: ResponseTracker, verdict: Classification) -> None:
-        """Build and write the access record from the tracker's facts."""
+        """Build and write the access record from the tracker's facts.
+
+        Directly as one line when nothing but asgi_obs' own handler would see the record
+        (:mod:`asgi_obs._direct`), else as a ``LogRecord``: the same line either way.
+        """
         try:
             scope = tracker.scope
             path: str = scope.get("path", "")
@@ -107,6 +113,29 @@ class AccessLogMiddleware(Layers):
             if not logger.isEnabledFor(level):
                 return  # nothing built for a record nobody wants
             method = "WEBSOCKET" if tracker.websocket else scope.get("method", "GET")  # method_of()
+            message = f"{method} {path} {status}"
+            state = state_var.get()
+            bound = state.fields if state is not None else None
+            direct = self._route.handler(level)
+            if direct is not None and bound and not RESERVED_FIELDS.isdisjoint(bound):
+                direct = None  # (bind() refuses such names; the full path decides what they mean)
+            if direct is not None:
+                handler = direct[0]
+                if handler.suppress_filter is not None and handler.drops(
+                    level, logger.name, outcome, path, message
+                ):
+                    return
+                # The line's dict, in the formatter's order: top keys, then the fields.
+                record: dict[str, Any] = {
+                    "timestamp": None,  # filled in by the handler, under its lock
+                    "level": logging.getLevelName(level),
+                    "logger": logger.name,
+                    "message": message,
+                    "request_id": state.request_id if state is not None else request_id_var.get(),
+                    "trace_id": state.trace_id if state is not None else trace_id_var.get(),
+                }
+            else:
+                record = {}
             query = scope.get("query_string")
             client = scope.get("client")
             user_agent = None
@@ -115,14 +144,13 @@ class AccessLogMiddleware(Layers):
                     user_agent = value.decode("latin-1")[:USER_AGENT_MAX]
                     break
             duration_ns = time.perf_counter_ns() - tracker.start_ns
-            record: dict[str, Any] = {
-                "method": method,
-                "path": path,
-                "route": route_template(scope),
-                "query": self._redact(query) if query else None,
-                "status": status,
-                "duration_ms": (duration_ns + 500) // 1000 / 1000,  # round(ms, 3), 5x cheaper
-            }
+            record["method"] = method
+            record["path"] = path
+            record["route"] = route_template(scope)
+            if query:  # absent, not null, when there is none
+                record["query"] = self._redact(query)
+            record["status"] = status
+            record["duration_ms"] = (duration_ns + 500) // 1000 / 1000  # round(ms, 3), 5x cheaper
             if tracker.websocket:
                 record["close_code"] = tracker.close_code
                 record["messages_in"] = tracker.messages_in
@@ -137,13 +165,13 @@ class AccessLogMiddleware(Layers):
             record["user_agent"] = user_agent
             record["http_version"] = scope.get("http_version")
             record["outcome"] = outcome
-            if not query:
-                del record["query"]  # absent, not null, when there is none
-            state = state_var.get()
-            if state is not None and state.fields:
-                for key, value in state.fields.items():
+            if bound:
+                for key, value in bound.items():
                     record.setdefault(key, value)
-            emit_record(logger, level, f"{method} {path} {status}", record, kind="access")
+            if direct is not None:
+                direct[0].write_direct(direct[1], record, time.time_ns() / 1e9)
+            else:
+                emit_record(logger, level, message, record, kind="access")
         except Exception as exc:  # noqa: BLE001 - the access record must never fail the request
             report_internal_error("building the access record", exc)
 

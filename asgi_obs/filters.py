@@ -125,6 +125,10 @@ class ServerDuplicateFilter(logging.Filter):
         self._framework_loggers = frozenset(framework_loggers)
         self._framework_prefixes = tuple(framework_prefixes)
 
+    def watches(self, logger_name: str) -> bool:
+        """Whether records of ``logger_name`` are checked as a server's (the direct path asks)."""
+        return self._loggers[logger_name]
+
     def _framework_failure(self, record: logging.LogRecord) -> bool:
         # Only ERROR and above gets here: the common record costs one comparison.
         state = state_var.get()
@@ -241,22 +245,35 @@ class SuppressUnwantedLogsFilter(logging.Filter):
 
     def should_suppress(self, record: logging.LogRecord) -> bool:
         """Tell whether ``record`` is noise; the same predicate serves Sentry breadcrumbs."""
-        if record.levelno >= self._max_level:
+        levelno = record.levelno
+        if levelno >= self._max_level:
             return False
-        if self._levels and record.levelno < self._threshold(record.name):
-            return True
+        success_path = None
         if (
             self._paths
             and record_kind(record) == "access"  # whatever logger name the layer was given
             and getattr(record, "outcome", None) == "success"
-            and getattr(record, "path", None) in self._paths
         ):
+            success_path = getattr(record, "path", None)
+        return self._drops(levelno, record.name, success_path, record)
+
+    def drops_access(self, level: int, logger_name: str, outcome: str, path: str, message: str) -> bool:
+        """:meth:`should_suppress` for an access record given by its values (direct emission)."""
+        if level >= self._max_level:
+            return False
+        return self._drops(level, logger_name, path if outcome == "success" else None, message)
+
+    def _drops(self, levelno: int, name: str, success_path: object, message: logging.LogRecord | str) -> bool:
+        if self._levels and levelno < self._threshold(name):
+            return True
+        if success_path is not None and success_path in self._paths:
             return True
         if self._pattern is not None:
-            try:
-                message = record.getMessage()
-            except Exception:  # noqa: BLE001 - a broken message is not noise; let it through
-                return False
+            if not isinstance(message, str):
+                try:
+                    message = message.getMessage()
+                except Exception:  # noqa: BLE001 - a broken message is not noise; let it through
+                    return False
             return self._pattern.search(message) is not None
         return False
 

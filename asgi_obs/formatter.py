@@ -127,6 +127,10 @@ class CustomJsonFormatter(JsonFormatter):
         self._second = -1
         self._second_text = ""
 
+    def iso_time(self, created: float) -> str:
+        """``created`` (seconds since the epoch) as the ``timestamp`` value: ISO 8601, UTC, µs."""
+        return self._timestamp(created)
+
     def _timestamp(self, created: float) -> str:
         # strftime once per second; the microseconds are formatted per record.
         second = int(created)
@@ -149,13 +153,8 @@ class CustomJsonFormatter(JsonFormatter):
             # attribute assignment drops the marker (see _emit.LayerRecord). Its fields are
             # serialised from the dict it was built from. Same output as the general path.
             message = attrs["message"] = record.msg
-            created = record.created
-            second = int(created)
-            if second != self._second:
-                self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
-                self._second = second
             data = {
-                "timestamp": self._second_text + ("%06d+00:00" % int((created - second) * 1_000_000)),  # noqa: UP031 - faster than format()
+                "timestamp": self._timestamp(record.created),
                 "level": record.levelname,
                 "logger": record.name,
                 "message": message,
@@ -165,18 +164,37 @@ class CustomJsonFormatter(JsonFormatter):
             data.update(marker[0])
             if self._convert is not None:
                 data = self._converted(self._convert, data, record)
-            try:
-                line = orjson_dumps(data)
-            except TypeError:  # a value orjson does not know natively (a bound object ...)
-                return self.jsonify_log_record(data)
-            if line.isascii() and len(line) <= self._max_json:
-                return line.decode()
-            # Rare: a non-ASCII character (maybe a line separator) or a record too long.
-            line = escape_separators(line)
-            if len(line) <= self._max_json:
-                return line.decode()
-            return fit_line(data, self._max_json, self._encode)
+            line = self.fast_line(data)
+            return line.decode() if isinstance(line, bytes) else line
         return self._format_any(record)
+
+    def fast_line(self, data: dict[str, Any]) -> bytes | str:
+        """Encode a layer record's final ``data`` (top keys first) as one line, without newline.
+
+        The fast path's encoding, shared by :meth:`format` and the direct emission of
+        :mod:`asgi_obs._direct` (so both write the same bytes): orjson's bytes for the common
+        ASCII line that fits, else the text the general path would write.
+        """
+        try:
+            line = orjson_dumps(data)
+        except TypeError:  # a value orjson does not know natively (a bound object ...)
+            return self.jsonify_log_record(data)
+        if line.isascii() and len(line) <= self._max_json:
+            return line
+        # Rare: a non-ASCII character (maybe a line separator) or a record too long.
+        line = escape_separators(line)
+        if len(line) <= self._max_json:
+            return line.decode()
+        return fit_line(data, self._max_json, self._encode)
+
+    @property
+    def direct(self) -> bool:
+        """Whether a layer's record may be encoded by :meth:`fast_line` without a ``LogRecord``.
+
+        True for the default layout with orjson and nothing configured that needs the record
+        (the conditions of the fast path, and no schema preset).
+        """
+        return self._fast and self._convert is None and type(self) is CustomJsonFormatter
 
     def _format_any(self, record: logging.LogRecord) -> str:
         attrs = record.__dict__

@@ -13,13 +13,17 @@ import logging
 from typing import IO, Any
 
 from ._delivery import Sink, make_sink
+from ._emit import report_internal_error
 from ._enqueue import QueuedSink
 from .fields import OUTPUT_LOGGER
-from .filters import SuppressUnwantedLogsFilter
+from .filters import ContextFilter, ServerDuplicateFilter, SuppressUnwantedLogsFilter
+from .formatter import CustomJsonFormatter
 
 __all__ = ["JsonLineHandler"]
 
 _DEFAULT_FORMATTER = logging.Formatter()
+# The filters a direct line honours exactly (exact types: a subclass may do anything).
+_OWN_FILTERS = (ContextFilter, ServerDuplicateFilter, SuppressUnwantedLogsFilter)
 
 
 class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -38,6 +42,8 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     #: The :class:`SuppressUnwantedLogsFilter` among this handler's filters (set by make_handler).
     suppress_filter: SuppressUnwantedLogsFilter | None = None
+    #: The filters and formatter :meth:`allow_direct` saw (``None``: no direct emission).
+    _direct_setup: tuple[list[Any], CustomJsonFormatter, ServerDuplicateFilter] | None = None
 
     def __init__(self, stream: IO[str] | None = None, *, enqueue: bool = False) -> None:
         super().__init__(stream)
@@ -77,6 +83,62 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
             raise
         except Exception:  # noqa: BLE001 - logging's own policy: report on stderr, carry on
             self.handleError(record)
+
+    # -- direct emission (asgi_obs._direct) ------------------------------------------------------
+
+    def allow_direct(self) -> None:
+        """Let layers write their records straight to this handler while it stays as it is now.
+
+        Called by ``make_handler`` once the handler has its filters and formatter: asgi_obs'
+        own, which a direct line honours exactly (see :meth:`direct_formatter`).
+        """
+        formatter = self.formatter
+        duplicates = [f for f in self.filters if type(f) is ServerDuplicateFilter]
+        own = all(type(f) in _OWN_FILTERS for f in self.filters)
+        if isinstance(formatter, CustomJsonFormatter) and formatter.direct and own and len(duplicates) == 1:
+            self._direct_setup = (list(self.filters), formatter, duplicates[0])
+
+    def direct_formatter(self, logger_name: str) -> CustomJsonFormatter | None:
+        """The formatter for a direct line of ``logger_name``, or ``None`` for the full path.
+
+        ``None`` as soon as a filter was added or removed or the formatter replaced since
+        :meth:`allow_direct`, or when ``logger_name`` is a server logger the duplicate filter
+        looks at. Checked on every record: a change takes effect at once.
+        """
+        setup = self._direct_setup
+        if setup is None or self.formatter is not setup[1] or self.filters != setup[0]:
+            return None
+        if setup[2].watches(logger_name):
+            return None
+        return setup[1]
+
+    def drops(self, level: int, logger_name: str, outcome: str, path: str, message: str) -> bool:
+        """What the suppress filter would decide for an access record with these values."""
+        suppress = self.suppress_filter
+        if suppress is None or suppress not in self.filters:
+            return False
+        return suppress.drops_access(level, logger_name, outcome, path, message)
+
+    def write_direct(self, formatter: CustomJsonFormatter, data: dict[str, Any], created: float) -> None:
+        """Write a layer's record from its final ``data`` (``timestamp`` filled in here).
+
+        The same bytes the record would become through :meth:`handle` (``formatter`` is the one
+        :meth:`direct_formatter` returned); never raises.
+        """
+        with self.lock:  # type: ignore[union-attr]
+            try:
+                data["timestamp"] = formatter.iso_time(created)  # under the lock: its cache
+                line = formatter.fast_line(data)
+                if self.stream is not self._sink_stream:
+                    self._rebind()
+                if type(line) is bytes:
+                    self._sink.write_bytes(line + b"\n")
+                else:
+                    self._sink.write(line)  # type: ignore[arg-type]
+            except RecursionError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - logging's own policy: report, carry on
+                report_internal_error("writing a log line", exc)
 
     def _rebind(self) -> None:
         old = self._sink

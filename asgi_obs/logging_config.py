@@ -108,6 +108,7 @@ def make_handler(options: LoggingOptions | None = None, /, **kwargs: Any) -> Jso
     handler.addFilter(ServerDuplicateFilter())
     handler.addFilter(ContextFilter())
     handler.setFormatter(build_formatter(options))
+    handler.allow_direct()  # the layers' records may skip the LogRecord while it stays so
     return handler
 
 
