@@ -24,10 +24,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from .formatter import CustomJsonFormatter
 from .handler import JsonLineHandler
 
 __all__ = ["DirectRoute"]
+
+_LogRecord = logging.LogRecord
 
 
 def _is_stdlib(function: Any) -> bool:
@@ -37,28 +38,30 @@ def _is_stdlib(function: Any) -> bool:
 
 
 class DirectRoute:
-    """For one layer's logger: where a record may be written directly, checked per record."""
+    """For one layer's logger: whether a record may be written directly, checked per record."""
 
-    __slots__ = ("_call_ok", "_checked_call", "_logger")
+    __slots__ = ("_call", "_logger", "_setup")
 
     def __init__(self, logger: logging.Logger) -> None:
         self._logger = logger
-        self._checked_call: Any = None
-        self._call_ok = False
+        self._call: Any = None  # the callHandlers found to be the standard library's
+        self._setup: Any = None  # the handler setup found not to watch this logger's name
 
-    def handler(self, level: int) -> tuple[JsonLineHandler, CustomJsonFormatter] | None:
-        """The handler and formatter to write a record at ``level`` directly, or ``None``.
+    def handler(self, level: int) -> JsonLineHandler | None:
+        """The handler to write a record at ``level`` directly (``write_direct``), or ``None``.
 
         ``None`` means: take the full ``LogRecord`` path (see the module for when). The caller
-        has checked ``logger.isEnabledFor(level)``.
+        has checked ``logger.isEnabledFor(level)``. (On every access record: kept tight.)
         """
         logger = self._logger
         if logger.filters or logger.disabled:
             return None
         call = type(logger).callHandlers
-        if call is not self._checked_call:  # patched (Sentry), or a custom Logger class
-            self._checked_call, self._call_ok = call, _is_stdlib(call)
-        if not self._call_ok or logging.getLogRecordFactory() is not logging.LogRecord:
+        if call is not self._call:  # patched (Sentry's logging integration), a custom Logger class
+            if not _is_stdlib(call):
+                return None
+            self._call = call
+        if logging.getLogRecordFactory() is not _LogRecord:
             return None
         found = None
         node: logging.Logger | None = logger
@@ -71,5 +74,11 @@ class DirectRoute:
             node = node.parent if node.propagate else None
         if type(found) is not JsonLineHandler or level < found.level:
             return None
-        formatter = found.direct_formatter(logger.name)
-        return (found, formatter) if formatter is not None else None
+        setup = found._direct_setup
+        if setup is None or found.formatter is not setup[1] or found.filters != setup[0]:
+            return None  # a filter added or removed, the formatter replaced, since make_handler
+        if setup is not self._setup:
+            if setup[2].watches(logger.name):  # a server's logger name: its duplicate checks apply
+                return None
+            self._setup = setup
+        return found

@@ -120,8 +120,7 @@ class AccessLogMiddleware(Layers):
             if direct is not None and bound and not RESERVED_FIELDS.isdisjoint(bound):
                 direct = None  # (bind() refuses such names; the full path decides what they mean)
             if direct is not None:
-                handler = direct[0]
-                if handler.suppress_filter is not None and handler.drops(
+                if direct.suppress_filter is not None and direct.drops(
                     level, logger.name, outcome, path, message
                 ):
                     return
@@ -169,7 +168,7 @@ class AccessLogMiddleware(Layers):
                 for key, value in bound.items():
                     record.setdefault(key, value)
             if direct is not None:
-                direct[0].write_direct(direct[1], record, time.time_ns() / 1e9)
+                direct.write_direct(record, time.time_ns() / 1e9)
             else:
                 emit_record(logger, level, message, record, kind="access")
         except Exception as exc:  # noqa: BLE001 - the access record must never fail the request

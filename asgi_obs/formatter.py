@@ -37,6 +37,8 @@ _MIN_LINE_BYTES = 1024
 # The names that are not extra fields (fields.RESERVED_FIELDS), plus python-json-logger's own
 # list, should a future version name an attribute this Python's LogRecord lacks.
 _STANDARD_ATTRS = RESERVED_FIELDS | frozenset(RESERVED_ATTRS)
+_DIGITS = tuple(f"{n:03d}" for n in range(1000))
+_DIGITS_UTC = tuple(f"{n:03d}+00:00" for n in range(1000))
 
 
 def render_message(record: logging.LogRecord) -> str:
@@ -128,16 +130,20 @@ class CustomJsonFormatter(JsonFormatter):
         self._second_text = ""
 
     def iso_time(self, created: float) -> str:
-        """``created`` (seconds since the epoch) as the ``timestamp`` value: ISO 8601, UTC, µs."""
-        return self._timestamp(created)
+        """``created`` (seconds since the epoch) as the ``timestamp`` value: ISO 8601, UTC, µs.
 
-    def _timestamp(self, created: float) -> str:
-        # strftime once per second; the microseconds are formatted per record.
+        Not thread-safe (a per-second cache): called under the handler's lock.
+        """
+        # strftime once per second; the microseconds per record, from two tables of three
+        # digits (the same text as "%06d", in a quarter of its time).
         second = int(created)
         if second != self._second:
             self._second_text = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
             self._second = second
-        return self._second_text + ("%06d+00:00" % int((created - second) * 1_000_000))  # noqa: UP031 - faster than format()
+        micros = int((created - second) * 1_000_000)
+        return self._second_text + _DIGITS[micros // 1000] + _DIGITS_UTC[micros % 1000]
+
+    _timestamp = iso_time
 
     def format(self, record: logging.LogRecord) -> str:
         attrs = record.__dict__

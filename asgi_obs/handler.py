@@ -90,27 +90,14 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         """Let layers write their records straight to this handler while it stays as it is now.
 
         Called by ``make_handler`` once the handler has its filters and formatter: asgi_obs'
-        own, which a direct line honours exactly (see :meth:`direct_formatter`).
+        own, which a direct line honours exactly (see :mod:`asgi_obs._direct`).
         """
         formatter = self.formatter
         duplicates = [f for f in self.filters if type(f) is ServerDuplicateFilter]
         own = all(type(f) in _OWN_FILTERS for f in self.filters)
+        self._direct_setup = None
         if isinstance(formatter, CustomJsonFormatter) and formatter.direct and own and len(duplicates) == 1:
             self._direct_setup = (list(self.filters), formatter, duplicates[0])
-
-    def direct_formatter(self, logger_name: str) -> CustomJsonFormatter | None:
-        """The formatter for a direct line of ``logger_name``, or ``None`` for the full path.
-
-        ``None`` as soon as a filter was added or removed or the formatter replaced since
-        :meth:`allow_direct`, or when ``logger_name`` is a server logger the duplicate filter
-        looks at. Checked on every record: a change takes effect at once.
-        """
-        setup = self._direct_setup
-        if setup is None or self.formatter is not setup[1] or self.filters != setup[0]:
-            return None
-        if setup[2].watches(logger_name):
-            return None
-        return setup[1]
 
     def drops(self, level: int, logger_name: str, outcome: str, path: str, message: str) -> bool:
         """What the suppress filter would decide for an access record with these values."""
@@ -119,14 +106,16 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
             return False
         return suppress.drops_access(level, logger_name, outcome, path, message)
 
-    def write_direct(self, formatter: CustomJsonFormatter, data: dict[str, Any], created: float) -> None:
+    def write_direct(self, data: dict[str, Any], created: float) -> None:
         """Write a layer's record from its final ``data`` (``timestamp`` filled in here).
 
-        The same bytes the record would become through :meth:`handle` (``formatter`` is the one
-        :meth:`direct_formatter` returned); never raises.
+        The same bytes the record would become through :meth:`handle`, with the formatter
+        :meth:`allow_direct` saw (``asgi_obs._direct`` checked it is still this handler's);
+        never raises.
         """
         with self.lock:  # type: ignore[union-attr]
             try:
+                formatter = self._direct_setup[1]  # type: ignore[index]
                 data["timestamp"] = formatter.iso_time(created)  # under the lock: its cache
                 line = formatter.fast_line(data)
                 if self.stream is not self._sink_stream:
