@@ -86,20 +86,20 @@ class Layers:
                 # handler since init_structured_logging() (Litestar() does it when built).
                 context._root_checked = True
                 _root_check.check_root_handlers()
-            state = context._state_for(scope)
+            # The one send/receive wrapper of the request: the parts (and layers) inside use it.
+            tracker = ResponseTracker(scope, receive, send)
+            state = context._state_for(scope, tracker)
             state.layers = CONTEXT_LAYER | claims
             state.asgi_scope = scope
+            state.tracker = tracker
             request_id = state.request_id
             scope_state = scope.get("state")
             if scope_state is None:
                 scope_state = scope["state"] = {}
             scope_state["request_id"] = request_id
             scope_state["trace_id"] = state.trace_id
-            # The one send/receive wrapper of the request: the parts (and layers) inside use it.
-            tracker = ResponseTracker(scope, receive, send)
             tracker.id_header = (context._header, request_id.encode("ascii"))
             tracker.detach = True
-            state.tracker = tracker
             receive, send, own = tracker.receive, tracker.send, True
             # With Sentry active, the request runs in its own Sentry scope: entered before the
             # variables are set, left after they are reset.

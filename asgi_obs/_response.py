@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ._detach import send_detached
 from ._read_ahead import ReadAhead
 from ._types import Message, Receive, Scope, Send
+from .classify import DISCONNECT, by_status
 from .context import request_id_var, state_var, trace_id_var
 from .request_info import frame_size
 
@@ -60,6 +61,7 @@ class ResponseTracker:
         "disconnected",
         "error",
         "handled",
+        "headers_scanned",
         "id_header",
         "is_head",
         "messages_in",
@@ -75,6 +77,7 @@ class ResponseTracker:
         "started",
         "status",
         "trailers",
+        "user_agent",
         "websocket",
     )
 
@@ -112,6 +115,9 @@ class ResponseTracker:
         self.request_bytes = self.response_bytes = 0
         self.messages_in = self.messages_out = 0
         self.close_code: int | None = None
+        #: The first ``User-Agent`` value, when the context part scanned the headers already.
+        self.headers_scanned = False
+        self.user_agent: bytes | None = None
 
     # -- receive -------------------------------------------------------------------------------
 
@@ -259,8 +265,10 @@ class ResponseTracker:
         error = self.error
         # (status checked here first: no call for the common, successful response)
         failed = error is not None and self.status >= 500 and error.response_completed(self)
-        if self.access is not None:
-            self.access.response_completed(self)
+        access = self.access
+        if access is not None and not self.websocket:  # a WebSocket is recorded when it ends
+            # The client left first (a framework may still answer it), or the status says.
+            access._write(self, DISCONNECT if self.disconnected else by_status(self.status))
         if failed:
             error.capture_completed(self)  # type: ignore[union-attr]
 

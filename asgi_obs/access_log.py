@@ -17,7 +17,7 @@ from ._direct import DirectRoute
 from ._emit import emit_record, report_internal_error
 from ._response import ResponseTracker
 from ._types import ASGIApp
-from .classify import DISCONNECT, Classification, by_status, classify, record_status, task_cancelling
+from .classify import Classification, classify, record_status, task_cancelling
 from .context import request_id_var, state_var, trace_id_var
 from .fields import ACCESS_LOGGER, RESERVED_FIELDS
 from .proxies import TrustedProxies
@@ -96,7 +96,10 @@ class AccessLogMiddleware(Layers):
     def _write(self, tracker: ResponseTracker, verdict: Classification) -> None:
         """Build and write the access record from the tracker's facts.
 
-        Directly as one line when nothing but asgi_obs' own handler would see the record
+        Called by the tracker as an HTTP response's last byte is handed over (so a background
+        task that runs afterwards neither delays nor changes it, and a server that then cancels
+        that send cannot turn it into a disconnect), and by :meth:`_finished`. Written directly
+        as one line when nothing but asgi_obs' own handler would see the record
         (:mod:`asgi_obs._direct`), else as a ``LogRecord``: the same line either way.
         """
         try:
@@ -137,11 +140,15 @@ class AccessLogMiddleware(Layers):
                 record = {}
             query = scope.get("query_string")
             client = scope.get("client")
-            user_agent = None
-            for name, value in scope.get("headers") or ():
-                if name == b"user-agent":
-                    user_agent = value.decode("latin-1")[:USER_AGENT_MAX]
-                    break
+            if tracker.headers_scanned:  # (by the context part, for its ids)
+                raw_agent = tracker.user_agent
+            else:
+                raw_agent = None
+                for name, value in scope.get("headers") or ():
+                    if name == b"user-agent":
+                        raw_agent = value
+                        break
+            user_agent = raw_agent.decode("latin-1")[:USER_AGENT_MAX] if raw_agent is not None else None
             duration_ns = time.perf_counter_ns() - tracker.start_ns
             record["method"] = method
             record["path"] = path
@@ -173,19 +180,6 @@ class AccessLogMiddleware(Layers):
                 emit_record(logger, level, message, record, kind="access")
         except Exception as exc:  # noqa: BLE001 - the access record must never fail the request
             report_internal_error("building the access record", exc)
-
-    def response_completed(self, tracker: ResponseTracker) -> None:
-        """Called by the tracker as an HTTP response's last byte is handed over: write the record.
-
-        So a background task that runs afterwards neither delays nor changes it, and a server
-        that then cancels that send cannot turn it into a disconnect.
-        """
-        if tracker.websocket:
-            return  # a WebSocket is recorded when it ends
-        if tracker.disconnected:  # the client left first (a framework may still answer it)
-            self._write(tracker, DISCONNECT)
-        else:
-            self._write(tracker, by_status(tracker.status))
 
     def _finished(self, tracker: ResponseTracker, failure: BaseException | None) -> None:
         """Called when the app's call ended (``failure``: what it raised past the error part).

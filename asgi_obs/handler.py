@@ -113,7 +113,9 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         :meth:`allow_direct` saw (``asgi_obs._direct`` checked it is still this handler's);
         never raises.
         """
-        with self.lock:  # type: ignore[union-attr]
+        lock = self.lock
+        lock.acquire()  # type: ignore[union-attr]  # (not `with`: half the cost, every request)
+        try:
             try:
                 formatter = self._direct_setup[1]  # type: ignore[index]
                 data["timestamp"] = formatter.iso_time(created)  # under the lock: its cache
@@ -128,6 +130,8 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
                 raise
             except Exception as exc:  # noqa: BLE001 - logging's own policy: report, carry on
                 report_internal_error("writing a log line", exc)
+        finally:
+            lock.release()  # type: ignore[union-attr]
 
     def _rebind(self) -> None:
         old = self._sink

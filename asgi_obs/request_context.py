@@ -14,6 +14,7 @@ from . import sentry
 from ._core import Layers
 from ._otel import OTEL_TRACE_MODULE as _OTEL_TRACE
 from ._otel import current_span as _otel_span
+from ._response import ResponseTracker
 from ._types import ASGIApp, Scope
 from .context import RequestState
 from .ids import new_ids, parse_sentry_trace, parse_traceparent, valid_request_id
@@ -72,7 +73,9 @@ class RequestContextMiddleware(Layers):
         self._header = header.lower().encode("ascii")
         self._header_display = header
         self._sentry_wraps: bool | None = None
-        self._wanted_headers = frozenset({self._header, b"sentry-trace", b"traceparent", b"baggage"})
+        self._wanted_headers = frozenset(
+            {self._header, b"user-agent", b"sentry-trace", b"traceparent", b"baggage"}
+        )
         self._trust_incoming = trust_incoming
         self._generator = generator
         self._validator = validator or valid_request_id
@@ -103,21 +106,26 @@ class RequestContextMiddleware(Layers):
         except Exception:  # noqa: BLE001 - a user validator failing means "not acceptable"
             return None
 
-    def _state_for(self, scope: Scope) -> RequestState:
+    def _state_for(self, scope: Scope, tracker: ResponseTracker) -> RequestState:
         """Read the incoming ids from ``scope``'s headers and build the request's state.
 
         The trace: a valid OpenTelemetry span current when the request starts, else
-        ``sentry-trace``, else ``traceparent``, else a new one.
+        ``sentry-trace``, else ``traceparent``, else a new one. The same scan of the headers
+        notes the first ``User-Agent`` on ``tracker`` (for the access record: one scan).
         """
         header = self._header
         wanted = self._wanted_headers
         raw_id: bytes | None = None
         id_count = 0
         sentry_trace = traceparent = baggage = None
+        user_agent = None
         for name, value in scope.get("headers") or ():
             if name not in wanted:  # one set lookup for the many headers that do not matter
                 continue
-            if name == header:
+            if name == b"user-agent":
+                if user_agent is None:
+                    user_agent = value
+            elif name == header:
                 raw_id = value
                 id_count += 1
             elif name == b"sentry-trace":
@@ -126,6 +134,8 @@ class RequestContextMiddleware(Layers):
                 traceparent = value
             else:
                 baggage = value
+        tracker.user_agent = user_agent
+        tracker.headers_scanned = True
         # Two X-Request-ID headers mean "a,b" to HTTP: ambiguous, so neither is trusted.
         incoming = self._incoming_request_id(raw_id) if id_count == 1 else None
         trace = None
