@@ -80,44 +80,46 @@ class ResponseTracker:
         "user_agent",
         "websocket",
     )
+    _ahead: ReadAhead | None
+    id_header: tuple[bytes, bytes] | None
+    sentry_base: tuple[Any, Any] | None
+    access: AccessLogMiddleware | None
+    error: ErrorMiddleware | None
+    handled: BaseException | None
+    reported_exc: BaseException | None
+    response_headers: Any
+    close_code: int | None
+    user_agent: bytes | None
 
     def __init__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._receive = receive
         self._send = send
-        self._ahead: ReadAhead | None = None  # made when a response streams
-        self.app_receiving = 0
         self.scope = scope
         self.websocket = scope["type"] == "websocket"
         self.is_head = scope.get("method") == "HEAD"
-        #: ``(name, value)`` set (replacing any) on every response opener; by the context layer.
-        self.id_header: tuple[bytes, bytes] | None = None
-        #: The completing send runs outside the request's context (set by the context layer,
-        #: which owns that context); ``sentry_base``: Sentry's scopes of before the request.
-        self.detach = False
-        self.sentry_base: tuple[Any, Any] | None = None
-        self.access: AccessLogMiddleware | None = None
-        self.error: ErrorMiddleware | None = None
-        self.start_ns = 0
-        #: Status of the first response start (``101`` for an accepted WebSocket); 0 before.
-        self.status = 0
-        self.started = self.completed = self.disconnected = False
-        self.trailers = False
-        self.body_read = False
-        #: The exception being handled when a 5xx started (frameworks send their 500 from
-        #: inside an ``except`` block); ``None`` otherwise.
-        self.handled: BaseException | None = None
-        #: The error layer wrote (and reported) this request's failure already; with which
-        #: exception (``None`` for a 5xx without one). One failure, one report.
-        self.reported = False
-        #: The headers of the response start as the app sent them (Sentry scrubs Set-Cookie).
-        self.response_headers: Any = None
-        self.reported_exc: BaseException | None = None
-        self.request_bytes = self.response_bytes = 0
+        # What the attributes mean (assigned in chains below: this runs on every request):
+        # - ``_ahead``: the ReadAhead made when a response streams; ``app_receiving``: the app
+        #   waits in receive() now (no reading ahead then);
+        # - ``id_header``: ``(name, value)`` set (replacing any) on every response opener, by the
+        #   context part; ``detach``: the completing send runs outside the request's context
+        #   (set by the context part, which owns that context); ``sentry_base``: Sentry's
+        #   scopes of before the request;
+        # - ``access``/``error``: the parts told at completion; ``start_ns``: when timing began;
+        # - ``status``: of the first response start (``101`` for an accepted WebSocket), 0 before;
+        # - ``handled``: the exception being handled when a 5xx started (frameworks send their
+        #   500 from inside an ``except`` block);
+        # - ``reported``/``reported_exc``: the error part wrote (and reported) this request's
+        #   failure already, with which exception (``None`` for a 5xx without one);
+        # - ``response_headers``: of the response start as the app sent them (Sentry scrubs
+        #   Set-Cookie);
+        # - ``headers_scanned``/``user_agent``: the first ``User-Agent`` value, when the context
+        #   part scanned the request headers already.
+        self.started = self.completed = self.disconnected = self.trailers = self.body_read = False
+        self.reported = self.detach = self.headers_scanned = False
+        self._ahead = self.id_header = self.sentry_base = self.access = self.error = None
+        self.handled = self.reported_exc = self.response_headers = self.close_code = self.user_agent = None
+        self.app_receiving = self.start_ns = self.status = self.request_bytes = self.response_bytes = 0
         self.messages_in = self.messages_out = 0
-        self.close_code: int | None = None
-        #: The first ``User-Agent`` value, when the context part scanned the headers already.
-        self.headers_scanned = False
-        self.user_agent: bytes | None = None
 
     # -- receive -------------------------------------------------------------------------------
 
