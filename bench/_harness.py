@@ -76,29 +76,35 @@ async def send_yielding(message: Message) -> None:
         await asyncio.sleep(0)
 
 
+# CPU time of this thread (the worker's one event loop thread): what a request costs, without
+# the time another process on a shared machine held the CPU. (Wall-clock benches drifted by
+# 100% on the loaded VM this was developed on; CPU time per thread is what the issue asks for.)
+_cpu_ns = time.thread_time_ns
+
+
 async def run_sequential(app: ASGIApp, n: int, ids: Sequence[str] | None = None) -> int:
-    """Time ``n`` requests one after the other; return the elapsed nanoseconds."""
+    """Time ``n`` requests one after the other; return the CPU nanoseconds of this thread."""
     if ids is None:
-        start = time.perf_counter_ns()
+        start = _cpu_ns()
         for _ in range(n):
             await app(new_scope(), receive, send_nothing)
-        return time.perf_counter_ns() - start
-    start = time.perf_counter_ns()
+        return _cpu_ns() - start
+    start = _cpu_ns()
     for i in range(n):
         await app(new_scope(ids[i % len(ids)]), receive, send_nothing)
-    return time.perf_counter_ns() - start
+    return _cpu_ns() - start
 
 
 async def run_concurrent(app: ASGIApp, batches: int, size: int, ids: Sequence[str] | None = None) -> int:
-    """Time ``batches`` rounds of ``size`` concurrent requests; return the elapsed nanoseconds."""
-    start = time.perf_counter_ns()
+    """Time ``batches`` rounds of ``size`` concurrent requests; return the thread's CPU nanoseconds."""
+    start = _cpu_ns()
     for b in range(batches):
         if ids is None:
             scopes = [new_scope() for _ in range(size)]
         else:
             scopes = [new_scope(ids[(b * size + i) % len(ids)]) for i in range(size)]
         await asyncio.gather(*(app(scope, receive, send_yielding) for scope in scopes))
-    return time.perf_counter_ns() - start
+    return _cpu_ns() - start
 
 
 # --------------------------------------------------------------------------- verification

@@ -276,6 +276,18 @@ def build_common(log_path: str) -> ASGIApp:
     return CorrelationIdMiddleware(JsonAccessLogMiddleware(starlette_app()))
 
 
+def build_common_raw(log_path: str) -> ASGIApp:
+    from asgi_correlation_id import CorrelationIdMiddleware
+
+    _common_logging(log_path)
+    return CorrelationIdMiddleware(JsonAccessLogMiddleware(raw_app))
+
+
+def build_floor_raw(log_path: str) -> ASGIApp:
+    _replace_root_handlers(None)
+    return FloorMiddleware(raw_app, open(log_path, "ab", buffering=0))
+
+
 def build_cid_only(log_path: str) -> ASGIApp:
     from asgi_correlation_id import CorrelationIdMiddleware
 
@@ -360,6 +372,14 @@ CONFIGS: dict[str, Config] = {
         Config(
             "common", "asgi-correlation-id + json access log", build_common, "bare_starlette", True, 1,
             _STARLETTE + _COMMON,
+        ),
+        Config(
+            "common_raw", "common choice over the raw app", build_common_raw, "bare_raw", True, 1,
+            _COMMON,
+        ),
+        Config(
+            "floor_raw", "hand-written floor over the raw app", build_floor_raw, "bare_raw", True, 1,
+            ("orjson",),
         ),
         Config(
             "cid_only", "asgi-correlation-id alone", build_cid_only, "bare_starlette", True, 0,

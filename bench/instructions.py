@@ -9,7 +9,7 @@ Each configuration of ``configs.py`` runs in its own process under cachegrind tw
 ``--warmup`` and ``--warmup + --requests`` sequential requests; the difference divided by
 ``--requests`` is the instruction count of one request, start-up excluded. ``PYTHONHASHSEED=0``
 makes the runs repeatable to a few instructions. Overheads are over the row's bare app; the
-ratios are the README's "x common" and "x floor".
+targets are ``overhead.py``'s, here as ratios of instruction counts.
 """
 
 from __future__ import annotations
@@ -23,8 +23,13 @@ import subprocess
 import sys
 import tempfile
 
+from overhead import TARGETS
+
 HERE = os.path.dirname(os.path.abspath(__file__))
-DEFAULT = "asgi_obs,asgi_obs_raw,asgi_obs_no_access,common,cid_only,floor,bare_starlette,bare_raw"
+DEFAULT = (
+    "asgi_obs,asgi_obs_raw,asgi_obs_no_access,asgi_obs_sentry,common,common_raw,cid_only,floor,floor_raw,"
+    "sentry_common,bare_starlette,bare_raw"
+)
 
 
 def _serve(name: str, n: int) -> None:
@@ -49,6 +54,17 @@ def _instructions(name: str, n: int) -> int:
     return int(match.group(1).replace(",", ""))
 
 
+def _overhead(per_request: dict[str, int], name: str) -> int | None:
+    """Instructions of ``name`` over its baseline row (both measured), else ``None``."""
+    sys.path.insert(0, HERE)
+    import configs
+
+    base = configs.CONFIGS[name].baseline
+    if name not in per_request or base not in per_request:
+        return None
+    return per_request[name] - per_request[base]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--configs", default=DEFAULT)
@@ -68,27 +84,17 @@ def main() -> int:
         high = _instructions(name, args.warmup + args.requests)
         per_request[name] = (high - low) // args.requests
         print(f"{name:20s} {per_request[name]:>9,d} instructions/request", flush=True)
-    bare = {"asgi_obs_raw": "bare_raw"}
-
-    def overhead(name: str) -> int | None:
-        base = bare.get(name, "bare_starlette")
-        if name not in per_request or base not in per_request:
-            return None
-        return per_request[name] - per_request[base]
-
-    common, floor, cid = overhead("common"), overhead("floor"), overhead("cid_only")
-    for name in ("asgi_obs", "asgi_obs_no_access"):
-        mine = overhead(name)
-        if mine is None:
+    print("Targets (ratio of overheads in instructions/request over each row's bare app):")
+    for target in TARGETS:
+        num, den = _overhead(per_request, target.numerator), _overhead(per_request, target.denominator)
+        if num is None or den is None:
             continue
-        parts = [f"{name}: overhead {mine:,d}"]
-        if common:
-            parts.append(f"x common {mine / common:.3f}")
-        if floor:
-            parts.append(f"x floor {mine / floor:.3f}")
-        if cid and name == "asgi_obs_no_access":
-            parts.append(f"x asgi-correlation-id alone {mine / cid:.3f}")
-        print("  " + ", ".join(parts))
+        ratio = num / den if den > 0 else float("inf")
+        verdict = "PASS" if target.passes(ratio) else "FAIL"
+        sign = "<" if target.strict else "≤"
+        print(
+            f"  {target.label} = {num:,d} / {den:,d} = {ratio:.3f}  target {sign} {target.limit}  {verdict}"
+        )
     return 0
 
 

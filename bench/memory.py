@@ -104,7 +104,10 @@ def memory_phases(requests: int, warmup: int) -> list[list[str]]:
     return rows
 
 
-def flatness(per_level: int, repeat: int) -> list[list[str]]:
+FLAT_TARGET = 1.15  # overhead at 1000 concurrent requests <= 1.15 x that at 100
+
+
+def flatness(per_level: int, repeat: int) -> tuple[list[list[str]], float]:
     """Overhead of build_stack over bare Starlette at each concurrency level, in µs/request."""
     chosen = [configs.CONFIGS["bare_starlette"], configs.CONFIGS["asgi_obs"]]
     us: dict[tuple[str, int], list[float]] = {}
@@ -125,14 +128,15 @@ def flatness(per_level: int, repeat: int) -> list[list[str]]:
                 worker.stop()
     rows = []
     first = None
+    overheads = {}
     for level in LEVELS:
         bare, obs = us[("bare_starlette", level)], us[("asgi_obs", level)]
-        overhead = median([o - b for o, b in zip(obs, bare, strict=True)])
+        overhead = overheads[level] = median([o - b for o, b in zip(obs, bare, strict=True)])
         first = overhead if first is None else first
         rows.append(
             [str(level), fmt(median(bare)), fmt(median(obs)), fmt(overhead), f"{fmt(overhead / first, 2)}x"]
         )
-    return rows
+    return rows, overheads[1000] / overheads[100]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -157,7 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(f"2. overhead by concurrency ({args.per_level} requests per level, median of {args.repeat})")
     header = ["concurrency", "bare Starlette µs/req", "build_stack µs/req", "overhead µs", "vs concurrency 1"]
-    print(markdown_table(header, flatness(args.per_level, args.repeat)))
+    flat_rows, growth = flatness(args.per_level, args.repeat)
+    print(markdown_table(header, flat_rows))
+    verdict = "PASS" if growth <= FLAT_TARGET else "FAIL"
+    print(f"Target: overhead at 1000 concurrent / at 100 = {growth:.2f}  target ≤ {FLAT_TARGET}  {verdict}")
     return 1 if any(row[-1] == "FAIL" for row in rows) else 0
 
 
