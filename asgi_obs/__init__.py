@@ -10,7 +10,8 @@ Start with :func:`init_structured_logging` and :func:`build_stack`::
 Module map (one concern each; DESIGN §2):
 
 =====================  ==========================================================================
-``stack``              ``build_stack()``: the three layers in their one working order
+``stack``              ``build_stack()``: the three layers in their one working order, fused
+``_core``              ``Layers``: the one request flow every layer runs; ``FusedStack``
 ``request_context``    ``RequestContextMiddleware``: ids in and out, context variables, Sentry scope
 ``access_log``         ``AccessLogMiddleware``: one record per request, at completion
 ``errors``             ``ErrorMiddleware``: each failure logged once, reported once, the 500
@@ -38,6 +39,7 @@ Module map (one concern each; DESIGN §2):
 ``console``            ``ConsoleFormatter``: readable lines for development
 ``filters``            ``ContextFilter``, ``ServerDuplicateFilter``, ``SuppressUnwantedLogsFilter``
 ``_emit``              writing a layer's record cheaply; ``_root_check`` a replaced root handler
+``_direct``            the access line written straight from its fields when nobody else looks
 ``sentry/``            optional Sentry glue (imports ``sentry_sdk`` only once it is in use)
 ``_types``/``_compat``  ASGI type aliases; Python-version differences
 =====================  ==========================================================================

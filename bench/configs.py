@@ -253,6 +253,14 @@ def build_asgi_obs(log_path: str) -> ASGIApp:
     return _build_stack(starlette_app(), access_log=True)
 
 
+def build_asgi_obs_full_path(log_path: str) -> ASGIApp:
+    """build_stack with a pass-through filter on the access logger: every access record then
+    takes the full LogRecord path (no direct emission), the same line."""
+    _asgi_obs_logging(log_path)
+    logging.getLogger("asgi_obs.access").addFilter(lambda record: True)
+    return _build_stack(starlette_app(), access_log=True)
+
+
 def build_asgi_obs_no_access(log_path: str) -> ASGIApp:
     _asgi_obs_logging(log_path)
     return _build_stack(starlette_app(), access_log=False)
@@ -357,6 +365,10 @@ CONFIGS: dict[str, Config] = {
         Config(
             "asgi_obs", "build_stack, access log on", build_asgi_obs, "bare_starlette", True, 1,
             _STARLETTE + _OBS,
+        ),
+        Config(
+            "asgi_obs_full_path", "build_stack, access record as a LogRecord", build_asgi_obs_full_path,
+            "bare_starlette", True, 1, _STARLETTE + _OBS, default=False,
         ),
         Config(
             "asgi_obs_no_access", "build_stack, access log off", build_asgi_obs_no_access,
