@@ -64,6 +64,32 @@ class RequestState:
         "trace_id",
         "tracker",
     )
+    #: The caller's span id when a trace came in, else ``None``.
+    parent_span_id: str | None
+    #: The incoming sampling decision, ``None`` when nothing came in.
+    sampled: bool | None
+    #: The incoming ``baggage`` header (only kept when a trace came in).
+    baggage: str | None
+    #: Fields attached with :func:`bind`; added to every later record of the request.
+    fields: dict[str, Any]
+    #: Sentry's per-request bookkeeping (``asgi_obs.sentry``); ``None`` without Sentry.
+    sentry: Any
+    #: The query redactor the layers were configured with: Sentry events use the same.
+    redactor: QueryRedactor | None
+    #: Which asgi_obs layers already handle this request (bits, see the layers): a nested
+    #: stack (a sub-app with its own build_stack) passes through instead of doing it twice.
+    layers: int
+    #: The request's ASGI scope (to recognise a nested stack, and to describe the request in
+    #: Sentry events).
+    asgi_scope: MutableMapping[str, Any] | None
+    #: The request-id header name, as the context layer was configured (for outgoing calls).
+    id_header: str
+    #: The request's response tracker (``asgi_obs._response``), set by the context layer.
+    tracker: Any
+    #: An error layer handles this request now: a framework's own record of a failure is
+    #: held for it (:mod:`asgi_obs._absorb`) in ``held``, as ``(record, filter)`` pairs.
+    absorbing: bool
+    held: list[tuple[Any, Any]] | None
 
     def __init__(
         self,
@@ -78,32 +104,15 @@ class RequestState:
         self.request_id = request_id
         self.trace_id = trace_id
         self._span_id = span_id
-        #: The caller's span id when a trace came in, else ``None``.
         self.parent_span_id = parent_span_id
-        #: The incoming sampling decision, ``None`` when nothing came in.
         self.sampled = sampled
-        #: The incoming ``baggage`` header (only kept when a trace came in).
         self.baggage = baggage
-        #: Fields attached with :func:`bind`; added to every later record of the request.
-        self.fields: dict[str, Any] = {}
-        #: Sentry's per-request bookkeeping (``asgi_obs.sentry``); ``None`` without Sentry.
-        self.sentry: Any = None
-        #: The query redactor the layers were configured with: Sentry events use the same.
-        self.redactor: QueryRedactor | None = None
-        #: Which asgi_obs layers already handle this request (bits, see the layers): a nested
-        #: stack (a sub-app with its own build_stack) passes through instead of doing it twice.
+        self.fields = {}
+        # (Assigned in chains: this runs on every request. What each one is: see the class.)
+        self.sentry = self.redactor = self.asgi_scope = self.tracker = self.held = None
         self.layers = 0
-        #: The request's ASGI scope (to recognise a nested stack, and to describe the request in
-        #: Sentry events).
-        self.asgi_scope: MutableMapping[str, Any] | None = None
-        #: The request-id header name, as the context layer was configured (for outgoing calls).
         self.id_header = "X-Request-ID"
-        #: The request's response tracker (``asgi_obs._response``), set by the context layer.
-        self.tracker: Any = None
-        #: An error layer handles this request now: a framework's own record of a failure is
-        #: held for it (:mod:`asgi_obs._absorb`) in ``held``, as ``(record, filter)`` pairs.
         self.absorbing = False
-        self.held: list[tuple[Any, Any]] | None = None
 
     @property
     def span_id(self) -> str:
