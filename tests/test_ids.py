@@ -110,3 +110,19 @@ def test_traceparent(header: str, expected: tuple[str, str, bool] | None) -> Non
     """Valid traceparent headers parse; invalid versions, zero ids and malformed ones are None."""
     parsed = parse_traceparent(header)
     assert (tuple(parsed) if parsed else None) == expected
+
+
+def test_generated_ids_never_include_an_all_zero_trace(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A batch whose random bytes give an all-zero trace id leaves that pair out."""
+    import asgi_obs.ids as ids_module
+
+    def urandom(size: int) -> bytes:  # every other pair: trace bytes all zero
+        pair_ok = bytes(range(1, 33))
+        pair_zero = bytes(range(1, 17)) + bytes(16)
+        return (pair_ok + pair_zero) * (size // 64)
+
+    monkeypatch.setattr(ids_module.os, "urandom", urandom)
+    monkeypatch.setattr(ids_module, "_pool", [])
+    pairs = [ids_module.new_ids() for _ in range(ids_module._BATCH // 2)]
+    assert all(trace != "0" * 32 for _, trace in pairs)
+    assert {request for request, _ in pairs} == {"0102030405064708890a0b0c0d0e0f10"}
