@@ -154,17 +154,19 @@ class Layers:
             failure = exc  # what the access part records (the error part may have handled it)
             raise
         finally:
-            if own and context is None:
-                tracker.close()  # (the tracker's maker stops it; the context part does, below)
-            if access is not None:
-                access._finished(tracker, failure)
-            if context is not None:
-                tracker.close()
-                state_var.reset(tokens[2])  # type: ignore[index]
-                trace_id_var.reset(tokens[1])  # type: ignore[index]
-                request_id_var.reset(tokens[0])  # type: ignore[index]
-                if sentry_scope is not None:
-                    sentry_scope.__exit__(None, None, None)
+            try:
+                if own and context is None:
+                    tracker.close()  # (the tracker's maker stops it; the context part does, below)
+                if access is not None:
+                    access._finished(tracker, failure)
+            finally:  # (in its own frame when nested: whatever the access part does, this runs)
+                if context is not None:
+                    tracker.close()
+                    state_var.reset(tokens[2])  # type: ignore[index]
+                    trace_id_var.reset(tokens[1])  # type: ignore[index]
+                    request_id_var.reset(tokens[0])  # type: ignore[index]
+                    if sentry_scope is not None:
+                        sentry_scope.__exit__(None, None, None)
 
 
 class FusedStack(Layers):

@@ -12,11 +12,13 @@ through the same encoding code, with no ``LogRecord``.
 :meth:`DirectRoute.handler` decides on **every** record, so any change to the logging setup
 takes effect at once (no cached verdict to go stale). The full path is taken whenever one of
 these holds: the logger has a filter or is disabled; the handlers met walking up from it
-(``propagate``) are not exactly one ``JsonLineHandler`` that allows it (filters, formatter and
-level as ``make_handler`` set them; see ``direct_formatter``); ``Logger.callHandlers`` is not
-the standard library's (Sentry's logging integration patches it to see every record, for
-breadcrumbs); a custom ``logging.setLogRecordFactory()`` is set; a schema preset or any
-formatter option needs the record.
+(``propagate``) are not exactly one ``JsonLineHandler`` that allows it (the filters and the
+formatter ``make_handler`` gave it, see ``JsonLineHandler.allow_direct``, and a level the
+record passes); ``Logger.callHandlers`` is not the standard library's (Sentry's logging
+integration patches it to see every record, for breadcrumbs), or ``callHandlers``, the
+handler's ``handle``/``emit`` or the formatter's ``format`` is patched on the instance; a
+custom ``logging.setLogRecordFactory()`` is set; a schema preset or any formatter option needs
+the record (``CustomJsonFormatter.direct``).
 """
 
 from __future__ import annotations
@@ -32,8 +34,13 @@ _LogRecord = logging.LogRecord
 
 
 def _is_stdlib(function: Any) -> bool:
-    return getattr(function, "__module__", None) == "logging" and (
-        getattr(function, "__qualname__", None) == "Logger.callHandlers"
+    # The code object's file, not __module__/__qualname__: functools.wraps copies those.
+    code = getattr(function, "__code__", None)
+    return (
+        code is not None
+        and code.co_filename == logging.__file__
+        and code.co_name == "callHandlers"
+        and not hasattr(function, "__wrapped__")
     )
 
 
@@ -54,7 +61,7 @@ class DirectRoute:
         has checked ``logger.isEnabledFor(level)``. (On every access record: kept tight.)
         """
         logger = self._logger
-        if logger.filters or logger.disabled:
+        if logger.filters or logger.disabled or "callHandlers" in logger.__dict__:
             return None
         call = type(logger).callHandlers
         if call is not self._call:  # patched (Sentry's logging integration), a custom Logger class
@@ -77,6 +84,8 @@ class DirectRoute:
         setup = found._direct_setup
         if setup is None or found.formatter is not setup[1] or found.filters != setup[0]:
             return None  # a filter added or removed, the formatter replaced, since make_handler
+        if "handle" in found.__dict__ or "emit" in found.__dict__ or "format" in setup[1].__dict__:
+            return None  # a method patched on the instance (a mock, a metrics wrapper)
         if setup is not self._setup:
             if setup[2].watches(logger.name):  # a server's logger name: its duplicate checks apply
                 return None

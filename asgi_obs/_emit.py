@@ -21,7 +21,15 @@ from typing import Any
 
 from .context import state_var
 
-__all__ = ["FAST_PATH_KEY", "KIND_KEY", "LayerRecord", "emit_record", "record_kind", "report_internal_error"]
+__all__ = [
+    "FAST_PATH_KEY",
+    "KIND_KEY",
+    "LayerRecord",
+    "emit_record",
+    "level_name",
+    "record_kind",
+    "report_internal_error",
+]
 
 #: Record attribute holding ``(fields, length)`` for the formatter's fast path (see there).
 FAST_PATH_KEY = "_asgi_obs_fields"
@@ -78,6 +86,13 @@ def _prototype(name: str, level: int) -> dict[str, Any]:
     proto = dict(vars(logging.LogRecord(name, level, __file__, 0, "", (), None, "asgi_obs")))
     _prototypes[name, level] = proto
     return proto
+
+
+def level_name(name: str, level: int) -> str:
+    """The ``levelname`` a record of logger ``name`` at ``level`` gets here (direct emission)."""
+    proto = _prototypes.get((name, level)) or _prototype(name, level)
+    levelname: str = proto["levelname"]
+    return levelname
 
 
 def _forget_process() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ._core import Layers
 from ._direct import DirectRoute
-from ._emit import emit_record, report_internal_error
+from ._emit import emit_record, level_name, report_internal_error
 from ._response import ResponseTracker
 from ._types import ASGIApp
 from .classify import Classification, classify, record_status, task_cancelling
@@ -123,14 +123,12 @@ class AccessLogMiddleware(Layers):
             if direct is not None and bound and not RESERVED_FIELDS.isdisjoint(bound):
                 direct = None  # (bind() refuses such names; the full path decides what they mean)
             if direct is not None:
-                if direct.suppress_filter is not None and direct.drops(
-                    level, logger.name, outcome, path, message
-                ):
+                if direct.drops(level, logger.name, outcome, path, message):
                     return
                 # The line's dict, in the formatter's order: top keys, then the fields.
                 record: dict[str, Any] = {
                     "timestamp": None,  # filled in by the handler, under its lock
-                    "level": logging.getLevelName(level),
+                    "level": level_name(logger.name, level),  # the LogRecord path's own
                     "logger": logger.name,
                     "message": message,
                     "request_id": state.request_id if state is not None else request_id_var.get(),

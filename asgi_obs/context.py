@@ -137,22 +137,6 @@ state_var: ContextVar[RequestState | None] = ContextVar("asgi_obs.state", defaul
 """The current request's :class:`RequestState`; ``None`` outside a request."""
 
 
-def claim_layer(scope: MutableMapping[str, Any], layer: int) -> bool:
-    """Claim ``layer`` (a bit above) for the request in ``scope``, when a layer starts on it.
-
-    ``False`` when a stack outside already runs that layer for this very request (a mounted
-    sub-app with its own ``build_stack`` gets the same scope): the layer then steps aside. A
-    request made in-process from inside another (httpx's ASGITransport) has its own scope.
-    """
-    state = state_var.get()
-    if state is None or state.asgi_scope is not scope:
-        return True
-    if state.layers & layer:
-        return False
-    state.layers |= layer
-    return True
-
-
 def get_request_id() -> str | None:
     """Return the id of the request being handled, or ``None`` outside a request."""
     return request_id_var.get()

@@ -43,7 +43,9 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     #: The :class:`SuppressUnwantedLogsFilter` among this handler's filters (set by make_handler).
     suppress_filter: SuppressUnwantedLogsFilter | None = None
     #: The filters and formatter :meth:`allow_direct` saw (``None``: no direct emission).
-    _direct_setup: tuple[list[Any], CustomJsonFormatter, ServerDuplicateFilter] | None = None
+    _direct_setup: (
+        tuple[list[Any], CustomJsonFormatter, ServerDuplicateFilter, SuppressUnwantedLogsFilter | None] | None
+    ) = None
 
     def __init__(self, stream: IO[str] | None = None, *, enqueue: bool = False) -> None:
         super().__init__(stream)
@@ -94,15 +96,27 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         """
         formatter = self.formatter
         duplicates = [f for f in self.filters if type(f) is ServerDuplicateFilter]
+        suppressors = [f for f in self.filters if type(f) is SuppressUnwantedLogsFilter]
         own = all(type(f) in _OWN_FILTERS for f in self.filters)
         self._direct_setup = None
-        if isinstance(formatter, CustomJsonFormatter) and formatter.direct and own and len(duplicates) == 1:
-            self._direct_setup = (list(self.filters), formatter, duplicates[0])
+        if (
+            isinstance(formatter, CustomJsonFormatter)
+            and formatter.direct
+            and own
+            and len(duplicates) == 1
+            and len(suppressors) <= 1
+        ):
+            suppress = suppressors[0] if suppressors else None
+            self._direct_setup = (list(self.filters), formatter, duplicates[0], suppress)
 
     def drops(self, level: int, logger_name: str, outcome: str, path: str, message: str) -> bool:
-        """What the suppress filter would decide for an access record with these values."""
-        suppress = self.suppress_filter
-        if suppress is None or suppress not in self.filters:
+        """What this handler's suppress filter would decide for an access record with these values.
+
+        (The filter :meth:`allow_direct` saw among the filters, which ``asgi_obs._direct``
+        checked are still the handler's.)
+        """
+        suppress = self._direct_setup[3] if self._direct_setup is not None else None
+        if suppress is None:
             return False
         return suppress.drops_access(level, logger_name, outcome, path, message)
 

@@ -122,17 +122,17 @@ class RequestContextMiddleware(Layers):
         for name, value in scope.get("headers") or ():
             if name not in wanted:  # one set lookup for the many headers that do not matter
                 continue
+            if name == header:  # (first: it may be any name, even User-Agent)
+                raw_id = value
+                id_count += 1
             if name == b"user-agent":
                 if user_agent is None:
                     user_agent = value
-            elif name == header:
-                raw_id = value
-                id_count += 1
             elif name == b"sentry-trace":
                 sentry_trace = value
             elif name == b"traceparent":
                 traceparent = value
-            else:
+            elif name == b"baggage":
                 baggage = value
         tracker.user_agent = user_agent
         tracker.headers_scanned = True

@@ -293,3 +293,100 @@ async def test_sentry_logging_integration_sees_the_access_record(paths: dict[str
     crumbs = [crumb.get("message") for crumb in event["breadcrumbs"]["values"]]
     assert "GET /boom 500" in crumbs, crumbs
     assert "GET /hello 200" not in crumbs  # another request's
+
+
+async def test_patches_that_copy_the_name_still_see_the_record(
+    output: io.StringIO, paths: dict[str, int]
+) -> None:
+    """A functools.wraps patch of Logger.callHandlers, or a method patched on the handler
+    instance, sees every access record (the full path)."""
+    import functools
+
+    seen: list[str] = []
+    original = logging.Logger.callHandlers
+
+    @functools.wraps(original)
+    def counting(self: logging.Logger, record: logging.LogRecord) -> None:
+        seen.append(record.getMessage())
+        original(self, record)
+
+    stack = build_stack(app)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(logging.Logger, "callHandlers", counting)
+        await call(stack, http_scope(path="/hello"))
+    assert seen == ["GET /hello 200"] and paths["direct"] == 0
+    handler = logging.getLogger().handlers[0]
+    emitted: list[str] = []
+    real_emit = handler.emit
+
+    def emit(record: logging.LogRecord) -> None:
+        emitted.append(record.getMessage())
+        real_emit(record)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(handler, "emit", emit)
+        await call(stack, http_scope(path="/hello"))
+    assert emitted == ["GET /hello 200"] and paths["direct"] == 0
+    await call(stack, http_scope(path="/hello"))  # both undone: direct again
+    assert paths["direct"] == 1
+    assert output.getvalue().count('"message":"GET /hello 200"') == 3
+
+
+async def test_a_hand_built_handler_suppresses_on_the_direct_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A JsonLineHandler put together by hand (its suppress filter not registered as
+    ``suppress_filter``) drops the same lines directly as through its filters."""
+    from asgi_obs import ContextFilter, CustomJsonFormatter, ServerDuplicateFilter
+    from asgi_obs.handler import JsonLineHandler
+
+    stream = io.StringIO()
+    handler = JsonLineHandler(stream)
+    handler.addFilter(SuppressUnwantedLogsFilter(paths=["/health"], use_env=False))
+    handler.addFilter(ServerDuplicateFilter())
+    handler.addFilter(ContextFilter())
+    handler.setFormatter(CustomJsonFormatter())
+    handler.allow_direct()
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    try:
+        stack = build_stack(app)
+        await call(stack, http_scope(path="/health"))
+        await call(stack, http_scope(path="/hello"))
+    finally:
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1 and '"path":"/hello"' in lines[0]
+
+
+async def test_a_level_renamed_later_is_written_the_same_on_both_paths(
+    frozen_clock: None, output: io.StringIO
+) -> None:
+    """level_for's custom level, renamed with addLevelName after its first record: both paths
+    write the same level name."""
+    stack = build_stack(app, level_for=lambda status, outcome: 25)
+    scope = {"path": "/hello", "headers": [(b"x-request-id", b"fixed"), (b"traceparent", TRACEPARENT)]}
+    access = logging.getLogger("asgi_obs.access")
+    for through_logging in (True, False):  # a first record on each path, then the rename
+        if through_logging:
+            access.addFilter(_PassThrough())
+        await call(stack, http_scope(**scope))
+        access.filters.clear()
+    logging.addLevelName(25, "NOTICE")
+    try:
+        output.seek(0)
+        output.truncate()
+        await call(stack, http_scope(**scope))
+        direct = output.getvalue()
+        output.seek(0)
+        output.truncate()
+        access.addFilter(_PassThrough())
+        try:
+            await call(stack, http_scope(**scope))
+        finally:
+            access.filters.clear()
+        assert output.getvalue() == direct
+    finally:
+        del logging._levelToName[25]  # type: ignore[attr-defined]
+        del logging._nameToLevel["NOTICE"]  # type: ignore[attr-defined]

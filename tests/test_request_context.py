@@ -54,6 +54,16 @@ async def test_incoming_valid_id_kept(logs: LogCapture) -> None:
     assert (line["request_id"], line["trace_id"]) == ("abc-123", trace_id)
 
 
+async def test_any_header_name_carries_the_id_even_user_agent(logs: LogCapture) -> None:
+    """header= may name any header, User-Agent included (which the access record also reads)."""
+    stack = build_stack(ids_app, header="User-Agent")
+    result = await call(stack, http_scope(headers=[(b"user-agent", b"agent-007")]))
+    assert result.header(b"user-agent") == [b"agent-007"]
+    assert result.body.split()[0] == b"agent-007"
+    (access,) = logs.access()
+    assert access["request_id"] == "agent-007" and access["user_agent"] == "agent-007"
+
+
 # Values that must be replaced, never echoed or logged: empty, too long, control characters,
 # quotes, braces, spaces, non-ASCII (sent as raw latin-1 bytes).
 BAD_IDS = [b"", b"x" * 129, b"evil\nline", b'a"b', b"{inj}", b"a b", b"caf\xe9", b"\xff\xfe"]
