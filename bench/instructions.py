@@ -8,21 +8,14 @@ Usage (from the repository root; needs ``valgrind``, e.g. ``apt-get install -y v
 Each configuration of ``configs.py`` runs in its own process under cachegrind twice, with
 ``--warmup`` and ``--warmup + --requests`` sequential requests; the difference divided by
 ``--requests`` is the instruction count of one request, start-up excluded. ``PYTHONHASHSEED=0``
-makes the runs repeatable to a few instructions; ``gc.freeze()`` after start-up keeps the
-collector's full passes over start-up objects out of the difference. Overheads are over the
-row's bare app; the targets are ``overhead.py``'s, here as ratios of instruction counts.
-
-Repeatable is not layout-independent: a ContextVar's hash comes from its address, so an
-unrelated change that moves objects in memory can reshape the context's HAMT and move a row
-by ~3,000 instructions (seen: removing an unused function moved ``asgi_obs_no_access`` by
-3,400). Compare rows measured from one build, and read differences under ~3% with care.
+makes the runs repeatable to a few instructions. Overheads are over the row's bare app; the
+targets are ``overhead.py``'s, here as ratios of instruction counts.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 import re
 import shutil
@@ -47,13 +40,6 @@ def _serve(name: str, n: int) -> None:
     with tempfile.TemporaryDirectory() as folder:  # the rows that log write to a real file
         app = configs.CONFIGS[name].build(os.path.join(folder, "log.jsonl"))
         loop = asyncio.new_event_loop()
-        loop.run_until_complete(_harness.run_sequential(app, 200))
-        # What exists now (modules, the app, caches) is left out of the collector's later full
-        # passes: whether one of those falls inside the measured requests or not would move
-        # the count by thousands of instructions per request. The young-generation passes
-        # that the requests' own objects cause are still counted.
-        gc.collect()
-        gc.freeze()
         loop.run_until_complete(_harness.run_sequential(app, n))
 
 
