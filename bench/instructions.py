@@ -8,7 +8,14 @@ Usage (from the repository root; needs ``valgrind``, e.g. ``apt-get install -y v
 Each configuration of ``configs.py`` runs in its own process under cachegrind twice, with
 ``--warmup`` and ``--warmup + --requests`` sequential requests; the difference divided by
 ``--requests`` is the instruction count of one request, start-up excluded. ``PYTHONHASHSEED=0``
-makes the runs repeatable to a few instructions. Overheads are over the row's bare app; the
+makes the runs repeatable to a few instructions.
+
+Repeatable is not layout-independent: a ContextVar's hash comes from its address, so an
+unrelated change that moves objects in memory can reshape the context's HAMT and move a row
+by ~3,000 instructions (seen: removing an unused function moved ``asgi_obs_no_access`` by
+3,400). Compare rows measured from one build, and read differences under ~3% with care.
+(``gc.freeze()`` after start-up was tried to steady the collector's share: it made full
+collections more frequent, +4,000 per request, and was dropped.) Overheads are over the row's bare app; the
 targets are ``overhead.py``'s, here as ratios of instruction counts.
 """
 
