@@ -15,8 +15,8 @@ unrelated change that moves objects in memory can reshape the context's HAMT and
 by ~3,000 instructions (seen: removing an unused function moved ``asgi_obs_no_access`` by
 3,400). Compare rows measured from one build, and read differences under ~3% with care.
 (``gc.freeze()`` after start-up was tried to steady the collector's share: it made full
-collections more frequent, +4,000 per request, and was dropped.) Overheads are over the row's bare app; the
-targets are ``overhead.py``'s, here as ratios of instruction counts.
+collections more frequent, +4,000 per request, and was dropped.) Overheads are over the
+row's bare app; the targets are ``overhead.py``'s, here as ratios of instruction counts.
 """
 
 from __future__ import annotations
