@@ -50,15 +50,28 @@ def _serve(name: str, n: int) -> None:
         loop.run_until_complete(_harness.run_sequential(app, n))
 
 
-def _instructions(name: str, n: int) -> int:
+def count(script: str, *args: str) -> int:
+    """Instructions ``python script args...`` executes under cachegrind (``PYTHONHASHSEED=0``)."""
     env = {**os.environ, "PYTHONHASHSEED": "0"}
     argv = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
-    argv += [sys.executable, __file__, "--serve", name, str(n)]
+    argv += [sys.executable, script, *args]
     out = subprocess.run(argv, capture_output=True, text=True, env=env, check=True).stderr
     match = re.search(r"I\s+refs:\s+([\d,]+)", out)
     if match is None:
-        raise SystemExit(f"no instruction count from cachegrind for {name}:\n{out}")
+        raise SystemExit(f"no instruction count from cachegrind for {script} {args}:\n{out}")
     return int(match.group(1).replace(",", ""))
+
+
+def valgrind_missing() -> bool:
+    """Say so (and tell how to install it) when valgrind is not on the PATH."""
+    if shutil.which("valgrind") is None:
+        print("valgrind not found: apt-get install -y valgrind (nothing measured)")
+        return True
+    return False
+
+
+def _instructions(name: str, n: int) -> int:
+    return count(__file__, "--serve", name, str(n))
 
 
 def _overhead(per_request: dict[str, int], name: str) -> int | None:
@@ -82,8 +95,7 @@ def main() -> int:
     if args.serve:
         _serve(args.serve[0], int(args.serve[1]))
         return 0
-    if shutil.which("valgrind") is None:
-        print("valgrind not found: apt-get install -y valgrind (nothing measured)")
+    if valgrind_missing():
         return 1
     per_request = {}
     for name in args.configs.split(","):

@@ -19,9 +19,6 @@ import asyncio
 import contextvars
 import logging
 import os
-import re
-import shutil
-import subprocess
 import sys
 import tempfile
 from typing import Any
@@ -130,17 +127,6 @@ def _run(part: str, n: int) -> None:
     RequestState  # noqa: B018 - imported for the reader: request_state builds one
 
 
-def _instructions(part: str, n: int) -> int:
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    argv = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null"]
-    argv += [sys.executable, __file__, "--one", part, str(n)]
-    out = subprocess.run(argv, capture_output=True, text=True, env=env, check=True).stderr
-    match = re.search(r"I\s+refs:\s+([\d,]+)", out)
-    if match is None:
-        raise SystemExit(f"no instruction count from cachegrind for {part}:\n{out}")
-    return int(match.group(1).replace(",", ""))
-
-
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--parts", default=",".join(PARTS))
@@ -151,12 +137,15 @@ def main() -> int:
     if args.one:
         _run(args.one[0], int(args.one[1]))
         return 0
-    if shutil.which("valgrind") is None:
-        print("valgrind not found: apt-get install -y valgrind (nothing measured)")
+    sys.path.insert(0, HERE)
+    from instructions import count, valgrind_missing
+
+    if valgrind_missing():
         return 1
     print("instructions per iteration (loop included), each part alone:")
     for part in args.parts.split(","):
-        low, high = _instructions(part, args.low), _instructions(part, args.high)
+        low = count(__file__, "--one", part, str(args.low))
+        high = count(__file__, "--one", part, str(args.high))
         per = (high - low) // (args.high - args.low)
         print(f"  {part:15s} {per:>8,d}  {PARTS[part]}", flush=True)
     return 0
