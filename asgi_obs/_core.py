@@ -46,7 +46,8 @@ class Layers:
     """An ASGI callable running the parts it was given around ``app`` (see the module).
 
     ``_context``, ``_access``, ``_error``: the parts, or ``None`` for a part left out. Set by
-    the subclasses' ``__init__`` (each layer class is its own part) or by :func:`fused`.
+    the subclasses' ``__init__`` (each layer class is its own part, :class:`FusedStack` has
+    all three).
     """
 
     app: ASGIApp

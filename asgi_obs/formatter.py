@@ -143,8 +143,6 @@ class CustomJsonFormatter(JsonFormatter):
         micros = int((created - second) * 1_000_000)
         return self._second_text + _DIGITS[micros // 1000] + _DIGITS_UTC[micros % 1000]
 
-    _timestamp = iso_time
-
     def format(self, record: logging.LogRecord) -> str:
         attrs = record.__dict__
         marker = attrs.get(FAST_PATH_KEY) if type(record) is LayerRecord else None
@@ -160,7 +158,7 @@ class CustomJsonFormatter(JsonFormatter):
             # serialised from the dict it was built from. Same output as the general path.
             message = attrs["message"] = record.msg
             data = {
-                "timestamp": self._timestamp(record.created),
+                "timestamp": self.iso_time(record.created),
                 "level": record.levelname,
                 "logger": record.name,
                 "message": message,
@@ -213,7 +211,7 @@ class CustomJsonFormatter(JsonFormatter):
         attrs["message"] = message  # not record.message=: that would drop a layer record's marker
 
         data: dict[str, Any] = {
-            "timestamp": self._timestamp(record.created),
+            "timestamp": self.iso_time(record.created),
             "level": record.levelname,
             "logger": record.name,
             "message": message,
